@@ -1,0 +1,226 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * space.h - macro search spaces and the architectures inside them.
+ *
+ * A space has stages; stage s holds between min_layers and max_layers layers,
+ * each one choice from the stage's choice list. Consecutive stages may be
+ * grouped into one search *unit* (OFA-PN merges its stages 5 and 6); a unit
+ * subgraph is one assignment of layer counts and choices to the unit's stages,
+ * and it is what module scoring ranks and stage mutation swaps.
+ *
+ * Built in: "ofa_mbv3" and "ofa_pn" (METHOD.md section 1). Any other space
+ * comes from YAML (space_yaml.c). Example:
+ *
+ *     struct ab_space *sp = NULL;
+ *     struct ab_arch a;
+ *     if (ab_space_open("ofa_mbv3", &sp)) { puts(ab_err_msg()); ... }
+ *     ab_arch_parse_json(sp, "{\"space\":\"ofa_mbv3\",...}", &a);
+ *     char *json = ab_arch_to_json(sp, &a);     // canonical form, malloc'd
+ *     uint64_t h = ab_arch_hash(sp, &a);        // hash of the canonical form
+ *     ab_space_destroy(&sp);
+ *
+ * A space is immutable after creation and may be shared between threads.
+ */
+#ifndef AB_SPACE_SPACE_H
+#define AB_SPACE_SPACE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/error.h"
+
+#define AB_MAX_STAGES 16      /* stages per space */
+#define AB_MAX_LAYERS 16      /* layers per stage */
+#define AB_MAX_CHOICES 255    /* choices per stage (stored as uint8_t) */
+#define AB_MAX_ATTRS 16       /* named choice attributes per space */
+#define AB_MAX_FEATURES (4 + AB_MAX_ATTRS) /* node feature columns */
+
+enum ab_space_kind {
+    AB_SPACE_OFA_MBV3 = 1,
+    AB_SPACE_OFA_PN = 2,
+    AB_SPACE_YAML = 3,
+};
+
+/* A named attribute a YAML space attaches to its choices. Categorical values
+ * are stored as the index into `values` (ordered as first seen); numeric ones
+ * as the number itself. */
+struct ab_attr_def {
+    char *name;
+    int numeric;        /* 1 numeric, 0 categorical */
+    int n_values;       /* categorical: number of distinct values */
+    char **values;      /* categorical: value labels, n_values of them */
+};
+
+struct ab_choice {
+    char *name;         /* block string, e.g. "mbconv3_e4_k5" or "ir_3x3_t3" */
+    double *attr;       /* n_attrs values: numeric value or categorical index */
+    /* OFA only: expansion ratio and kernel size of this block. */
+    int expand;
+    int kernel;
+};
+
+struct ab_stage {
+    int min_layers, max_layers;
+    int n_choices;
+    struct ab_choice *choices;
+};
+
+/* A search unit: stages [first, first + n_stages). */
+struct ab_unit {
+    int first;
+    int n_stages;
+};
+
+/* One column of the node-feature matrix and how a predictor embeds it.
+ * cardinality > 0: categorical with values 0..cardinality-1;
+ * cardinality == 0: numeric. */
+struct ab_feature {
+    char name[32];
+    int cardinality;
+    int embed_dim;      /* FE-MLP embedding width for categorical features */
+};
+
+struct ab_space {
+    enum ab_space_kind kind;
+    char *name;
+    char *source;       /* "built-in" or the YAML file path */
+    int n_stages;
+    struct ab_stage stages[AB_MAX_STAGES];
+    int n_units;
+    struct ab_unit units[AB_MAX_STAGES];
+    int n_attrs;
+    struct ab_attr_def attrs[AB_MAX_ATTRS];
+    /* Allowed input resolutions, ascending; n_resolutions == 0 means the
+     * space has no resolution and architectures carry none. */
+    int n_resolutions;
+    int *resolutions;
+    /* Resolutions `sample` draws from by default (a subset of the above). */
+    int n_sample_resolutions;
+    int *sample_resolutions;
+    /* Node features (seqgraph.h): columns of the feature matrix. */
+    int n_features;
+    struct ab_feature features[AB_MAX_FEATURES];
+    /* The space's definition as text: {"builtin":"ofa_mbv3"} for built-ins,
+     * the YAML source for YAML spaces. Stored in every file that holds
+     * architectures of the space, so the file explains itself and
+     * ab_space_from_definition() re-creates the space from it. */
+    char *definition;
+};
+
+/* An architecture. Layers beyond depth[s] are zero. */
+struct ab_arch {
+    int resolution;                           /* 0 when the space has none */
+    uint8_t depth[AB_MAX_STAGES];             /* layers per stage */
+    uint8_t choice[AB_MAX_STAGES][AB_MAX_LAYERS]; /* choice index per layer */
+};
+
+/* One unit subgraph: the unit's stages' depths and choices, indexed from the
+ * unit's first stage. */
+struct ab_subgraph {
+    int unit;
+    int n_stages;
+    uint8_t depth[AB_MAX_STAGES];
+    uint8_t choice[AB_MAX_STAGES][AB_MAX_LAYERS];
+};
+
+/* --- creation --------------------------------------------------------- */
+
+/* Opens a space by name ("ofa_mbv3", "ofa_pn") or from a YAML file (a path
+ * ending in .yaml/.yml or containing '/'). On failure *out is NULL and the
+ * error names the file, line and field. */
+ab_status ab_space_open(const char *name_or_path, struct ab_space **out);
+
+/* The built-in spaces. On failure (out of memory) *out is NULL. */
+ab_status ab_space_create_builtin(const char *name, struct ab_space **out);
+
+/* Parses a YAML space definition held in memory; `origin` names it in error
+ * messages. Strict: unknown keys, duplicated keys, wrong types and
+ * inconsistent bounds are errors with the line number. */
+ab_status ab_space_from_yaml(const char *text, size_t len, const char *origin,
+                             struct ab_space **out);
+
+/* Re-creates a space from a definition stored in a file (see `definition`). */
+ab_status ab_space_from_definition(const char *def, const char *origin,
+                                   struct ab_space **out);
+
+/* Frees the space and sets *sp to NULL. NULL-safe. */
+void ab_space_destroy(struct ab_space **sp);
+
+/* Finishes a space whose stages/attributes/resolutions are filled in:
+ * checks bounds, sets default units and node features. Used by the
+ * constructors; `definition` must already be set. */
+ab_status ab_space_finalize(struct ab_space *sp);
+
+/* --- sizes and subgraphs ---------------------------------------------- */
+
+/* Number of subgraphs of unit u, or UINT64_MAX when it does not fit. */
+uint64_t ab_space_unit_count(const struct ab_space *sp, int u);
+
+/* The exact number of architectures per resolution, as a decimal string
+ * (malloc'd; NULL when out of memory). */
+char *ab_space_size_string(const struct ab_space *sp);
+
+/* log10 of the number of architectures per resolution. */
+double ab_space_size_log10(const struct ab_space *sp);
+
+/* The index-th subgraph of unit u (0 <= index < unit count): ordered by
+ * total layer count, then by the layer counts of the unit's stages, then
+ * lexicographically by choice indices. */
+ab_status ab_space_unit_subgraph(const struct ab_space *sp, int u,
+                                 uint64_t index, struct ab_subgraph *out);
+
+/* Unit u of an architecture as a subgraph. */
+void ab_arch_get_unit(const struct ab_space *sp, const struct ab_arch *a,
+                      int u, struct ab_subgraph *out);
+
+/* Writes a subgraph into unit u of an architecture. */
+void ab_arch_set_unit(const struct ab_space *sp, struct ab_arch *a,
+                      const struct ab_subgraph *g);
+
+/* --- architectures ---------------------------------------------------- */
+
+/* Checks an architecture against the space; the error says which stage,
+ * layer or field is wrong and what the space allows. */
+ab_status ab_arch_validate(const struct ab_space *sp, const struct ab_arch *a);
+
+/* Parses and validates the canonical JSON form (any whitespace and key
+ * order are accepted; unknown keys are errors). */
+ab_status ab_arch_parse_json(const struct ab_space *sp, const char *json,
+                             struct ab_arch *out);
+
+/* The canonical JSON form, e.g.
+ * {"space":"ofa_mbv3","resolution":224,"stages":[["mbconv3_e4_k5",...],...]}
+ * malloc'd; NULL when out of memory. */
+char *ab_arch_to_json(const struct ab_space *sp, const struct ab_arch *a);
+
+/* Appends the canonical form to buf (capacity cap, NUL-terminated). Returns
+ * the length the full form needs (like snprintf). */
+size_t ab_arch_format_json(const struct ab_space *sp, const struct ab_arch *a,
+                           char *buf, size_t cap);
+
+/* 64-bit FNV-1a hash of the canonical JSON form. */
+uint64_t ab_arch_hash(const struct ab_space *sp, const struct ab_arch *a);
+
+/* 1 when the two architectures are identical. */
+int ab_arch_equal(const struct ab_arch *a, const struct ab_arch *b);
+
+/* Total number of layers (graph nodes). */
+int ab_arch_n_layers(const struct ab_space *sp, const struct ab_arch *a);
+
+/* Looks a choice up by name in stage s; -1 when absent. */
+int ab_space_find_choice(const struct ab_space *sp, int s, const char *name);
+
+/* 1 when r is one of the space's resolutions. */
+int ab_space_has_resolution(const struct ab_space *sp, int r);
+
+/* --- sampling --------------------------------------------------------- */
+
+struct ab_rng;
+
+/* Draws a random architecture: each stage's layer count uniformly in
+ * [min, max], each layer's choice uniformly, the resolution uniformly from
+ * `resolutions` (n of them; NULL/0 = the space's sample resolutions). */
+void ab_arch_sample(const struct ab_space *sp, struct ab_rng *rng,
+                    const int *resolutions, int n, struct ab_arch *out);
+
+#endif /* AB_SPACE_SPACE_H */

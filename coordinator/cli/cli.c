@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * This file implements the command table and the option helpers shared by
+ * the subcommands.
+ */
+#include "cli/cli.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+const struct ab_cmd ab_commands[] = {
+    {"space", "info", "print a search space: stages, choices, subgraph counts, size",
+     ab_cmd_space_info, 0},
+    {"space", "subgraphs", "enumerate the subgraphs of one search unit as JSON lines",
+     ab_cmd_space_subgraphs, 0},
+    {"data", "sample", "draw unique random architectures (JSON lines)", ab_cmd_data_sample, 0},
+    {"data", "label", "label architectures with metrics autobuild computes (MACs, params)",
+     ab_cmd_data_label, 0},
+    {"data", "import", "import a labelled CSV into an HDF5 dataset", ab_cmd_data_import, 0},
+    {"data", "export", "export an HDF5 dataset to CSV", ab_cmd_data_export, 0},
+    {"data", "info", "summarise a dataset: count, metric ranges, a target equation",
+     ab_cmd_data_info, 0},
+    {NULL, "quickstart", "the main job: sample, label, import and summarise a dataset",
+     ab_cmd_quickstart, 0},
+    {NULL, NULL, NULL, NULL, 0},
+};
+
+ab_status ab_cli_int(const char *opt, const char *s, long lo, long hi, long *out)
+{
+    char *end;
+    long v;
+    errno = 0;
+    v = strtol(s, &end, 10);
+    if (!*s || *end || errno || v < lo || v > hi)
+        return ab_err_set(AB_ERR_INPUT, "%s: expected an integer from %ld to %ld, got '%.64s'",
+                          opt, lo, hi, s);
+    *out = v;
+    return AB_OK;
+}
+
+ab_status ab_cli_int_list(const char *opt, const char *s, int max, int *out, int *n)
+{
+    char buf[1024], *save = NULL, *tok;
+    *n = 0;
+    if (strlen(s) >= sizeof buf)
+        return ab_err_set(AB_ERR_INPUT, "%s: the list is too long", opt);
+    strcpy(buf, s);
+    for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        long v;
+        if (*n >= max) return ab_err_set(AB_ERR_INPUT, "%s: at most %d values", opt, max);
+        AB_TRY(ab_cli_int(opt, tok, 1, 100000, &v));
+        out[(*n)++] = (int)v;
+    }
+    if (*n == 0) return ab_err_set(AB_ERR_INPUT, "%s: expected a comma-separated list", opt);
+    return AB_OK;
+}
+
+ab_status ab_cli_usage(const char *cmd, const char *what)
+{
+    return ab_err_set(AB_ERR_INPUT, "%s: %s (see 'autobuild %s --help')", cmd, what, cmd);
+}

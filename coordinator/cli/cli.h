@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * cli.h - the subcommands of the autobuild binary. Each command is
+ *
+ *     int ab_cmd_<group>_<name>(int argc, char **argv, struct ab_runtime *rt);
+ *
+ * receiving argv[0] = "<group> <name>" and its options; it returns an
+ * ab_status (the error text is in ab_err_msg()) and prints its own --help.
+ */
+#ifndef AB_CLI_CLI_H
+#define AB_CLI_CLI_H
+
+#include "mpi/runtime.h"
+#include "util/error.h"
+
+typedef ab_status (*ab_cmd_fn)(int argc, char **argv, struct ab_runtime *rt);
+
+struct ab_cmd {
+    const char *group;   /* "space", "data", or NULL for top-level */
+    const char *name;
+    const char *summary;
+    ab_cmd_fn fn;
+    int parallel;        /* 1: all ranks run it; 0: rank 0 only */
+};
+
+/* The command table, terminated by a zeroed entry. */
+extern const struct ab_cmd ab_commands[];
+
+ab_status ab_cmd_space_info(int argc, char **argv, struct ab_runtime *rt);
+ab_status ab_cmd_space_subgraphs(int argc, char **argv, struct ab_runtime *rt);
+ab_status ab_cmd_data_import(int argc, char **argv, struct ab_runtime *rt);
+ab_status ab_cmd_data_export(int argc, char **argv, struct ab_runtime *rt);
+ab_status ab_cmd_data_info(int argc, char **argv, struct ab_runtime *rt);
+ab_status ab_cmd_data_sample(int argc, char **argv, struct ab_runtime *rt);
+ab_status ab_cmd_data_label(int argc, char **argv, struct ab_runtime *rt);
+ab_status ab_cmd_quickstart(int argc, char **argv, struct ab_runtime *rt);
+
+/* Option helpers: parse a whole integer / a comma-separated integer list;
+ * errors name the option and what is expected. */
+ab_status ab_cli_int(const char *opt, const char *s, long lo, long hi, long *out);
+ab_status ab_cli_int_list(const char *opt, const char *s, int max, int *out, int *n);
+
+/* The common usage error for an unknown option or a missing argument. */
+ab_status ab_cli_usage(const char *cmd, const char *what);
+
+#endif

@@ -1,0 +1,650 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * This file implements the `autobuild data ...` commands (sample, label,
+ * import, export, info) and `autobuild quickstart`, the labelled-data
+ * pipeline that chains them.
+ */
+#include <csv.h>
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "data/dataset.h"
+#include "equation/equation.h"
+#include "ofa/ofa_cost.h"
+#include "space/space.h"
+#include "util/fsutil.h"
+#include "util/log.h"
+#include "util/rng.h"
+#include "util/u64map.h"
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+#define UNKNOWN_OPTION()                                                       \
+    do {                                                                       \
+        rc = ab_cli_usage(argv[0], "unknown option or missing value");         \
+        goto cleanup;                                                          \
+    } while (0)
+
+/* Opens an output stream: a temporary file beside path, or stdout for "-"
+ * or NULL. */
+static ab_status open_out(const char *path, char *tmp, size_t cap, FILE **f)
+{
+    if (!path || !strcmp(path, "-")) {
+        *f = stdout;
+        return AB_OK;
+    }
+    AB_TRY(ab_fs_temp_path(path, tmp, cap));
+    *f = fopen(tmp, "w");
+    if (!*f) return ab_err_set(AB_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
+    return AB_OK;
+}
+
+/* Closes the stream of open_out and renames it into place; on failure
+ * (rc != AB_OK on entry) removes the temporary file. */
+static ab_status close_out(const char *path, const char *tmp, FILE *f, ab_status rc)
+{
+    if (!f || f == stdout) {
+        if (f && fflush(f) != 0 && !rc)
+            return ab_err_set(AB_ERR_IO, "standard output: write failed");
+        return rc;
+    }
+    int bad = ferror(f);
+    if (fclose(f) != 0) bad = 1;
+    if (!rc && bad) rc = ab_err_set(AB_ERR_IO, "%s: write failed: %s", path, strerror(errno));
+    if (!rc) rc = ab_fs_commit(tmp, path);
+    if (rc) unlink(tmp);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------- */
+/* sample                                                                  */
+
+/* Draws n unique architectures. Fails when the space cannot hold n. */
+static ab_status sample_archs(const struct ab_space *sp, long n, uint64_t seed,
+                              const int *res, int n_res, struct ab_arch **out)
+{
+    ab_status rc = AB_OK;
+    struct ab_rng rng;
+    struct ab_u64map seen = {0};
+    struct ab_arch *archs = NULL;
+    long have = 0, tries = 0;
+    double lg = ab_space_size_log10(sp) + log10(n_res > 0 ? n_res : (sp->n_sample_resolutions > 0 ? sp->n_sample_resolutions : 1));
+    *out = NULL;
+    AB_CHECK(lg > 15 || (double)n <= pow(10.0, lg) + 0.5, AB_ERR_INPUT,
+             "--n %ld: space '%s' holds only %.0f architectures at the sampled resolutions",
+             n, sp->name, pow(10.0, lg));
+    archs = malloc(sizeof *archs * (size_t)(n ? n : 1));
+    AB_CHECK_ALLOC(archs);
+    AB_CALL(ab_u64map_init(&seen, (uint64_t)n));
+    ab_rng_seed(&rng, seed);
+    while (have < n) {
+        int64_t prev;
+        AB_CHECK(++tries <= 1000 * n + 100000, AB_ERR_INPUT,
+                 "found only %ld unique architectures after %ld draws; ask for fewer", have,
+                 tries - 1);
+        ab_arch_sample(sp, &rng, res, n_res, &archs[have]);
+        int put = ab_u64map_put(&seen, ab_arch_hash(sp, &archs[have]), have, &prev);
+        AB_CHECK(put >= 0, AB_ERR_NOMEM, "out of memory");
+        if (put == 0) have++;
+    }
+    *out = archs;
+    archs = NULL;
+cleanup:
+    free(archs);
+    ab_u64map_free(&seen);
+    return rc;
+}
+
+static ab_status write_jsonl(const struct ab_space *sp, const struct ab_arch *archs, long n,
+                             const char *path)
+{
+    ab_status rc = AB_OK;
+    char tmp[4096], buf[4096];
+    FILE *f = NULL;
+    AB_CALL(open_out(path, tmp, sizeof tmp, &f));
+    for (long i = 0; i < n; i++) {
+        size_t len = ab_arch_format_json(sp, &archs[i], buf, sizeof buf);
+        AB_ASSERT(len < sizeof buf);
+        fputs(buf, f);
+        fputc('\n', f);
+    }
+cleanup:
+    return close_out(path, tmp, f, rc);
+}
+
+static const char sample_help[] =
+    "usage: autobuild data sample --space S --n N [--seed K] [--resolution R[,R...]]\n"
+    "                             [--out FILE]\n"
+    "\n"
+    "Draws N unique random architectures of space S and prints them as JSON lines\n"
+    "in canonical form. Each stage's layer count is uniform in its bounds, each\n"
+    "layer's choice uniform, the resolution uniform over the sampled set (OFA\n"
+    "spaces: 192, 208, 224 like the authors' data; override with --resolution).\n"
+    "The same seed gives the same architectures on every machine.\n"
+    "\n"
+    "  --space S        built-in name (ofa_mbv3, ofa_pn) or YAML space file\n"
+    "  --n N            how many (required)\n"
+    "  --seed K         random seed (default 1)\n"
+    "  --resolution L   comma-separated resolutions to draw from\n"
+    "  --out FILE       write here (atomically) instead of standard output\n";
+
+ab_status ab_cmd_data_sample(int argc, char **argv, struct ab_runtime *rt)
+{
+    static const struct option opts[] = {{"space", required_argument, NULL, 's'},
+                                         {"n", required_argument, NULL, 'n'},
+                                         {"seed", required_argument, NULL, 'k'},
+                                         {"resolution", required_argument, NULL, 'r'},
+                                         {"out", required_argument, NULL, 'o'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {0, 0, 0, 0}};
+    ab_status rc = AB_OK;
+    struct ab_space *sp = NULL;
+    struct ab_arch *archs = NULL;
+    const char *space = NULL, *out = NULL;
+    long n = -1, seed = 1;
+    int res[64], n_res = 0, o;
+    optind = 1;
+    while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (o) {
+        case 's': space = optarg; break;
+        case 'n': AB_CALL(ab_cli_int("--n", optarg, 0, 100000000, &n)); break;
+        case 'k': AB_CALL(ab_cli_int("--seed", optarg, 0, 0x7fffffffffffffffL, &seed)); break;
+        case 'r': AB_CALL(ab_cli_int_list("--resolution", optarg, 64, res, &n_res)); break;
+        case 'o': out = optarg; break;
+        case 'h': fputs(sample_help, stdout); goto cleanup;
+        default: UNKNOWN_OPTION();
+        }
+    }
+    if (!space || n < 0 || optind != argc) {
+        rc = ab_cli_usage(argv[0], "--space and --n are required");
+        goto cleanup;
+    }
+    AB_CALL(ab_space_open(space, &sp));
+    for (int i = 0; i < n_res; i++)
+        AB_CHECK(ab_space_has_resolution(sp, res[i]), AB_ERR_INPUT,
+                 "--resolution %d is not allowed in space '%s' (see 'autobuild space info %s')",
+                 res[i], sp->name, space);
+    AB_CHECK(n_res == 0 || sp->n_resolutions > 0, AB_ERR_INPUT,
+             "--resolution: space '%s' has no input resolution", sp->name);
+    AB_CALL(sample_archs(sp, n, (uint64_t)seed, res, n_res, &archs));
+    AB_CALL(write_jsonl(sp, archs, n, out));
+    if (out) AB_LOG_I("wrote %ld architectures of %s to %s", n, sp->name, out);
+cleanup:
+    free(archs);
+    ab_space_destroy(&sp);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------- */
+/* label                                                                   */
+
+/* Reads JSON lines of architectures; errors name the file and line. */
+static ab_status read_jsonl(const struct ab_space *sp, const char *path, struct ab_arch **out,
+                            long *n_out)
+{
+    ab_status rc = AB_OK;
+    char *text = NULL, *save = NULL;
+    struct ab_arch *archs = NULL;
+    long n = 0, cap = 0, line = 0;
+    *out = NULL;
+    *n_out = 0;
+    AB_CALL(ab_fs_read_all(path, (size_t)1 << 32, &text, NULL));
+    for (char *p = text, *nl; p && *p; p = nl ? nl + 1 : NULL) {
+        nl = strchr(p, '\n');
+        if (nl) *nl = '\0';
+        line++;
+        if (strspn(p, " \t\r") == strlen(p)) continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 1024;
+            struct ab_arch *na = realloc(archs, sizeof *na * (size_t)cap);
+            AB_CHECK_ALLOC(na);
+            archs = na;
+        }
+        if (ab_arch_parse_json(sp, p, &archs[n]) != AB_OK) {
+            rc = ab_err_prefix("%s: line %ld", path, line);
+            goto cleanup;
+        }
+        n++;
+    }
+    (void)save;
+    AB_CHECK(n > 0, AB_ERR_INPUT, "%s: no architectures (expected one JSON object per line)",
+             path);
+    *out = archs;
+    *n_out = n;
+    archs = NULL;
+cleanup:
+    free(archs);
+    free(text);
+    return rc;
+}
+
+/* Writes "arch,macs,params" rows for OFA architectures. */
+static ab_status label_ofa(const struct ab_space *sp, const struct ab_arch *archs, long n,
+                           double width, const char *path)
+{
+    ab_status rc = AB_OK;
+    char tmp[4096], buf[4096];
+    FILE *f = NULL;
+    AB_CHECK(sp->kind == AB_SPACE_OFA_MBV3 || sp->kind == AB_SPACE_OFA_PN, AB_ERR_INPUT,
+             "data label computes MACs and parameters of Once-for-All subnets; space '%s' is "
+             "not an OFA space (use ofa_mbv3 or ofa_pn, or label with your own tool)", sp->name);
+    AB_CALL(open_out(path, tmp, sizeof tmp, &f));
+    fputs("arch,macs,params\n", f);
+    for (long i = 0; i < n; i++) {
+        struct ab_ofa_cost cost;
+        AB_CALL(ab_ofa_cost(sp, &archs[i], width, 1000, &cost));
+        size_t len = ab_arch_format_json(sp, &archs[i], buf, sizeof buf);
+        AB_ASSERT(len < sizeof buf);
+        csv_fwrite(f, buf, len);
+        fprintf(f, ",%llu,%llu\n", (unsigned long long)cost.macs,
+                (unsigned long long)cost.params);
+    }
+cleanup:
+    return close_out(path, tmp, f, rc);
+}
+
+static const char label_help[] =
+    "usage: autobuild data label --space S --archs A.jsonl [--out L.csv] [--width W]\n"
+    "\n"
+    "Labels architectures with metrics autobuild computes itself, writing a CSV\n"
+    "ready for 'data import'. For the OFA spaces: 'macs', the multiply-accumulates\n"
+    "of one 1x3xRxR forward pass of the spliced subnet, and 'params', its parameter\n"
+    "count, both exact integers counted as OFA's count_net_flops/count_parameters\n"
+    "do (1000 ImageNet classes). Accuracy and latency come from evaluators.\n"
+    "\n"
+    "  --space S     ofa_mbv3 or ofa_pn\n"
+    "  --archs FILE  JSON lines of architectures (e.g. from 'data sample')\n"
+    "  --out FILE    CSV to write (default standard output)\n"
+    "  --width W     supernet width multiplier (default: the authors' supernets,\n"
+    "                1.2 for ofa_mbv3, 1.3 for ofa_pn)\n";
+
+ab_status ab_cmd_data_label(int argc, char **argv, struct ab_runtime *rt)
+{
+    static const struct option opts[] = {{"space", required_argument, NULL, 's'},
+                                         {"archs", required_argument, NULL, 'a'},
+                                         {"out", required_argument, NULL, 'o'},
+                                         {"width", required_argument, NULL, 'w'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {0, 0, 0, 0}};
+    ab_status rc = AB_OK;
+    struct ab_space *sp = NULL;
+    struct ab_arch *archs = NULL;
+    const char *space = NULL, *in = NULL, *out = NULL;
+    double width = 0;
+    long n = 0;
+    int o;
+    optind = 1;
+    while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (o) {
+        case 's': space = optarg; break;
+        case 'a': in = optarg; break;
+        case 'o': out = optarg; break;
+        case 'w': {
+            char *end;
+            width = strtod(optarg, &end);
+            AB_CHECK(*optarg && !*end && width > 0 && width <= 4, AB_ERR_INPUT,
+                     "--width: expected a multiplier in (0, 4], got '%s'", optarg);
+            break;
+        }
+        case 'h': fputs(label_help, stdout); goto cleanup;
+        default: UNKNOWN_OPTION();
+        }
+    }
+    if (!space || !in || optind != argc) {
+        rc = ab_cli_usage(argv[0], "--space and --archs are required");
+        goto cleanup;
+    }
+    AB_CALL(ab_space_open(space, &sp));
+    AB_CALL(read_jsonl(sp, in, &archs, &n));
+    if (width == 0) width = ab_ofa_default_width(sp);
+    AB_CALL(label_ofa(sp, archs, n, width, out));
+    if (out) AB_LOG_I("labelled %ld architectures with macs, params into %s", n, out);
+cleanup:
+    free(archs);
+    ab_space_destroy(&sp);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------- */
+/* import / export                                                         */
+
+static const char import_help[] =
+    "usage: autobuild data import --space S --csv IN.csv --out D.h5\n"
+    "\n"
+    "Imports labelled architectures into an HDF5 dataset (hdf5-schemas/archdata.md).\n"
+    "The CSV has a header; column 'arch' holds each architecture's JSON (canonical\n"
+    "form or any whitespace/key order, or the authors' [resolution, stages] form),\n"
+    "every other column is a numeric metric named like an identifier:\n"
+    "\n"
+    "  arch,acc,latency_gpu\n"
+    "  \"{\"\"space\"\":\"\"ofa_mbv3\"\",\"\"resolution\"\":224,\"\"stages\"\":[...]}\",0.7564,11.2\n"
+    "\n"
+    "Refused with the row and column: invalid architectures, duplicates, empty,\n"
+    "non-numeric, NaN or infinite metrics. The output appears only when complete.\n";
+
+ab_status ab_cmd_data_import(int argc, char **argv, struct ab_runtime *rt)
+{
+    static const struct option opts[] = {{"space", required_argument, NULL, 's'},
+                                         {"csv", required_argument, NULL, 'c'},
+                                         {"out", required_argument, NULL, 'o'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {0, 0, 0, 0}};
+    ab_status rc = AB_OK;
+    struct ab_dataset *d = NULL;
+    const char *space = NULL, *csv = NULL, *out = NULL;
+    double t0 = now_s();
+    int o;
+    optind = 1;
+    while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (o) {
+        case 's': space = optarg; break;
+        case 'c': csv = optarg; break;
+        case 'o': out = optarg; break;
+        case 'h': fputs(import_help, stdout); goto cleanup;
+        default: UNKNOWN_OPTION();
+        }
+    }
+    if (!space || !csv || !out || optind != argc) {
+        rc = ab_cli_usage(argv[0], "--space, --csv and --out are required");
+        goto cleanup;
+    }
+    AB_CALL(ab_dataset_import_csv(space, csv, &d));
+    AB_CALL(ab_dataset_write(d, out));
+    AB_LOG_I("imported %ld architectures of %s with %d metrics into %s (%.3f s)", d->n,
+             d->space->name, d->n_metrics, out, now_s() - t0);
+cleanup:
+    ab_dataset_destroy(&d);
+    return rc;
+}
+
+static const char export_help[] =
+    "usage: autobuild data export --in D.h5 --csv OUT.csv\n"
+    "\n"
+    "Writes a dataset as CSV (column 'arch' first, then the metrics in stored\n"
+    "order, numbers in the shortest form that reads back exactly), so import ->\n"
+    "export reproduces a canonical CSV byte for byte. '-' writes to stdout.\n";
+
+ab_status ab_cmd_data_export(int argc, char **argv, struct ab_runtime *rt)
+{
+    static const struct option opts[] = {{"in", required_argument, NULL, 'i'},
+                                         {"csv", required_argument, NULL, 'c'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {0, 0, 0, 0}};
+    ab_status rc = AB_OK;
+    struct ab_dataset *d = NULL;
+    const char *in = NULL, *csv = NULL;
+    int o;
+    optind = 1;
+    while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (o) {
+        case 'i': in = optarg; break;
+        case 'c': csv = optarg; break;
+        case 'h': fputs(export_help, stdout); goto cleanup;
+        default: UNKNOWN_OPTION();
+        }
+    }
+    if (!in || !csv || optind != argc) {
+        rc = ab_cli_usage(argv[0], "--in and --csv are required");
+        goto cleanup;
+    }
+    AB_CALL(ab_dataset_read(in, &d));
+    AB_CALL(ab_dataset_export_csv(d, csv));
+cleanup:
+    ab_dataset_destroy(&d);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------- */
+/* info                                                                    */
+
+struct stats {
+    double min, max, mean, std;
+};
+
+static struct stats column_stats(const double *v, long n, long stride)
+{
+    struct stats s = {INFINITY, -INFINITY, 0, 0};
+    double sum = 0, sq = 0;
+    for (long i = 0; i < n; i++) {
+        double x = v[i * stride];
+        if (x < s.min) s.min = x;
+        if (x > s.max) s.max = x;
+        sum += x;
+    }
+    s.mean = n ? sum / (double)n : 0;
+    for (long i = 0; i < n; i++) sq += (v[i * stride] - s.mean) * (v[i * stride] - s.mean);
+    s.std = n ? sqrt(sq / (double)n) : 0;
+    return s;
+}
+
+static void print_stats(const char *name, struct stats s, int json, int first)
+{
+    char a[40], b[40], c[40], d[40];
+    ab_format_double(s.min, a, sizeof a);
+    ab_format_double(s.mean, b, sizeof b);
+    ab_format_double(s.max, c, sizeof c);
+    ab_format_double(s.std, d, sizeof d);
+    if (json)
+        printf("%s\"%s\":{\"min\":%s,\"mean\":%s,\"max\":%s,\"std\":%s}", first ? "" : ",",
+               name, a, b, c, d);
+    else
+        printf("  %-24s min %-14.6g mean %-14.6g max %-14.6g std %.6g\n", name, s.min, s.mean,
+               s.max, s.std);
+}
+
+/* Prints the dataset summary; target may be NULL. */
+static ab_status dataset_info(const struct ab_dataset *d, const char *path, const char *target,
+                              int json)
+{
+    ab_status rc = AB_OK;
+    struct ab_equation *eq = NULL;
+    double *y = NULL;
+    if (target) {
+        AB_CALL(ab_equation_parse(target, &eq));
+        AB_CALL(ab_equation_bind(eq, (const char *const *)d->metric_names, d->n_metrics));
+        y = malloc(sizeof *y * (size_t)d->n);
+        AB_CHECK_ALLOC(y);
+        if (ab_equation_eval_rows(eq, d->metrics, d->n, d->n_metrics, 1, y) != AB_OK) {
+            rc = ab_err_prefix("%s", path);
+            goto cleanup;
+        }
+    }
+    if (json) {
+        printf("{\"file\":\"%s\",\"space\":\"%s\",\"n\":%ld,\"metrics\":{", path, d->space->name,
+               d->n);
+        for (int m = 0; m < d->n_metrics; m++)
+            print_stats(d->metric_names[m], column_stats(d->metrics + m, d->n, d->n_metrics), 1,
+                        m == 0);
+        printf("}");
+        if (y) {
+            printf(",\"target\":{\"equation\":");
+            /* the equation as a JSON string */
+            putchar('"');
+            for (const char *p = target; *p; p++) {
+                if (*p == '"' || *p == '\\') putchar('\\');
+                if ((unsigned char)*p >= 0x20) putchar(*p);
+            }
+            putchar('"');
+            printf(",");
+            print_stats("stats", column_stats(y, d->n, 1), 1, 1);
+            printf("}");
+        }
+        printf("}\n");
+    } else {
+        printf("%s: %ld architectures of space %s, %d metrics\n", path, d->n, d->space->name,
+               d->n_metrics);
+        for (int m = 0; m < d->n_metrics; m++)
+            print_stats(d->metric_names[m], column_stats(d->metrics + m, d->n, d->n_metrics), 0,
+                        0);
+        if (y) {
+            printf("target %s\n", target);
+            print_stats("target", column_stats(y, d->n, 1), 0, 0);
+        }
+    }
+cleanup:
+    free(y);
+    ab_equation_destroy(&eq);
+    return rc;
+}
+
+static const char info_help[] =
+    "usage: autobuild data info D.h5 [--target EQUATION] [--json]\n"
+    "\n"
+    "Summarises a dataset: its space, the number of architectures, and min, mean,\n"
+    "max and standard deviation of every metric. With --target, also of a label\n"
+    "equation over the metrics, as predictors use it, e.g.\n"
+    "\n"
+    "  --target 'acc'   --target '(acc*100)/latency_gpu'\n"
+    "  --target 'np.power(100, acc)/(np.log10(latency_gpu+1)+1)'\n"
+    "\n"
+    "Equations know + - * / ^ (or **), parentheses, log log10 log2 exp pow sqrt abs\n"
+    "min max (np./math. prefixes accepted); they never execute code. A row where\n"
+    "the equation is NaN or infinite is refused with its row number.\n";
+
+ab_status ab_cmd_data_info(int argc, char **argv, struct ab_runtime *rt)
+{
+    static const struct option opts[] = {{"target", required_argument, NULL, 't'},
+                                         {"json", no_argument, NULL, 'j'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {0, 0, 0, 0}};
+    ab_status rc = AB_OK;
+    struct ab_dataset *d = NULL;
+    const char *target = NULL;
+    int json = 0, o;
+    optind = 1;
+    while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (o) {
+        case 't': target = optarg; break;
+        case 'j': json = 1; break;
+        case 'h': fputs(info_help, stdout); goto cleanup;
+        default: UNKNOWN_OPTION();
+        }
+    }
+    if (optind != argc - 1) {
+        rc = ab_cli_usage(argv[0], "expected one dataset file");
+        goto cleanup;
+    }
+    AB_CALL(ab_dataset_read(argv[optind], &d));
+    AB_CALL(dataset_info(d, argv[optind], target, json));
+cleanup:
+    ab_dataset_destroy(&d);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------- */
+/* quickstart                                                              */
+
+static const char quickstart_help[] =
+    "usage: autobuild quickstart [--out DIR] [--space S] [--n N] [--seed K]\n"
+    "\n"
+    "The main job on an embedded default, needing nothing but this machine:\n"
+    "  1. sample N unique architectures of S            -> DIR/archs.jsonl\n"
+    "  2. label them with exact MACs and parameters     -> DIR/labelled.csv\n"
+    "  3. import them into an HDF5 dataset              -> DIR/labelled.h5\n"
+    "  4. summarise it, with the target 'macs/1e6'\n"
+    "  5. export it again and check the round trip is exact\n"
+    "\n"
+    "  --out DIR   output folder (default autobuild-quickstart)\n"
+    "  --space S   ofa_mbv3 (default) or ofa_pn\n"
+    "  --n N       architectures (default 3000)\n"
+    "  --seed K    seed (default 1)\n"
+    "\n"
+    "It measures model cost (MACs, parameters), not accuracy: accuracy needs the\n"
+    "authors' pretrained predictors or a supernet and ImageNet (later commands).\n";
+
+static ab_status files_equal(const char *a, const char *b, int *equal)
+{
+    ab_status rc = AB_OK;
+    char *x = NULL, *y = NULL;
+    size_t nx = 0, ny = 0;
+    AB_CALL(ab_fs_read_all(a, (size_t)1 << 34, &x, &nx));
+    AB_CALL(ab_fs_read_all(b, (size_t)1 << 34, &y, &ny));
+    *equal = nx == ny && memcmp(x, y, nx) == 0;
+cleanup:
+    free(x);
+    free(y);
+    return rc;
+}
+
+ab_status ab_cmd_quickstart(int argc, char **argv, struct ab_runtime *rt)
+{
+    static const struct option opts[] = {{"out", required_argument, NULL, 'o'},
+                                         {"space", required_argument, NULL, 's'},
+                                         {"n", required_argument, NULL, 'n'},
+                                         {"seed", required_argument, NULL, 'k'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {0, 0, 0, 0}};
+    ab_status rc = AB_OK;
+    struct ab_space *sp = NULL;
+    struct ab_arch *archs = NULL;
+    struct ab_dataset *d = NULL, *back = NULL;
+    const char *dir = "autobuild-quickstart", *space = "ofa_mbv3";
+    char p_archs[4096], p_csv[4096], p_h5[4096], p_csv2[4096];
+    long n = 3000, seed = 1;
+    double t0 = now_s(), t;
+    int o, same = 0;
+    optind = 1;
+    while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (o) {
+        case 'o': dir = optarg; break;
+        case 's': space = optarg; break;
+        case 'n': AB_CALL(ab_cli_int("--n", optarg, 1, 10000000, &n)); break;
+        case 'k': AB_CALL(ab_cli_int("--seed", optarg, 0, 0x7fffffffffffffffL, &seed)); break;
+        case 'h': fputs(quickstart_help, stdout); goto cleanup;
+        default: UNKNOWN_OPTION();
+        }
+    }
+    AB_CHECK(optind == argc, AB_ERR_INPUT, "quickstart: unexpected argument '%s'", argv[optind]);
+    AB_CHECK(mkdir(dir, 0777) == 0 || errno == EEXIST, AB_ERR_IO, "%s: cannot create: %s", dir,
+             strerror(errno));
+    snprintf(p_archs, sizeof p_archs, "%s/archs.jsonl", dir);
+    snprintf(p_csv, sizeof p_csv, "%s/labelled.csv", dir);
+    snprintf(p_h5, sizeof p_h5, "%s/labelled.h5", dir);
+    snprintf(p_csv2, sizeof p_csv2, "%s/exported.csv", dir);
+    AB_CALL(ab_space_open(space, &sp));
+
+    t = now_s();
+    AB_CALL(sample_archs(sp, n, (uint64_t)seed, NULL, 0, &archs));
+    AB_CALL(write_jsonl(sp, archs, n, p_archs));
+    AB_LOG_I("[1/5] sampled %ld unique %s architectures (seed %ld) -> %s (%.3f s)", n, sp->name,
+             seed, p_archs, now_s() - t);
+    t = now_s();
+    AB_CALL(label_ofa(sp, archs, n, ab_ofa_default_width(sp), p_csv));
+    AB_LOG_I("[2/5] labelled them with exact MACs and parameters -> %s (%.3f s)", p_csv,
+             now_s() - t);
+    t = now_s();
+    AB_CALL(ab_dataset_import_csv(space, p_csv, &d));
+    AB_CALL(ab_dataset_write(d, p_h5));
+    AB_LOG_I("[3/5] imported into %s (%.3f s)", p_h5, now_s() - t);
+    AB_LOG_I("[4/5] summary:");
+    AB_CALL(dataset_info(d, p_h5, "macs/1e6", 0));
+    t = now_s();
+    AB_CALL(ab_dataset_read(p_h5, &back));
+    AB_CALL(ab_dataset_export_csv(back, p_csv2));
+    AB_CALL(files_equal(p_csv, p_csv2, &same));
+    AB_CHECK(same, AB_ERR_INTERNAL, "the round trip %s -> %s -> %s is not exact; please report",
+             p_csv, p_h5, p_csv2);
+    AB_LOG_I("[5/5] exported %s again: byte-identical to %s (%.3f s)", p_csv2, p_csv,
+             now_s() - t);
+    AB_LOG_I("quickstart done in %.2f s; inspect with: autobuild data info %s --target "
+             "'params/1e6'", now_s() - t0, p_h5);
+cleanup:
+    ab_dataset_destroy(&back);
+    ab_dataset_destroy(&d);
+    free(archs);
+    ab_space_destroy(&sp);
+    return rc;
+}
