@@ -283,7 +283,7 @@ cleanup:
 /* ---------------------------------------------------------------------- */
 /* CSV export                                                              */
 
-static ab_status write_csv(const struct ab_dataset *d, FILE *f, const char *path)
+ab_status ab_dataset_write_csv_stream(const struct ab_dataset *d, FILE *f, const char *path)
 {
     ab_status rc = AB_OK;
     char num[40];
@@ -322,11 +322,11 @@ ab_status ab_dataset_export_csv(const struct ab_dataset *d, const char *path)
     ab_status rc = AB_OK;
     char tmp[4096];
     FILE *f = NULL;
-    if (!strcmp(path, "-")) return write_csv(d, stdout, "standard output");
+    if (!strcmp(path, "-")) return ab_dataset_write_csv_stream(d, stdout, "standard output");
     AB_CALL(ab_fs_temp_path(path, tmp, sizeof tmp));
     f = fopen(tmp, "w");
     AB_CHECK(f != NULL, AB_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
-    AB_CALL(write_csv(d, f, path));
+    AB_CALL(ab_dataset_write_csv_stream(d, f, path));
     AB_CHECK(fclose(f) == 0, AB_ERR_IO, "%s: write failed: %s", path, strerror(errno));
     f = NULL;
     AB_CALL(ab_fs_commit(tmp, path));

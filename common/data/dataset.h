@@ -20,6 +20,7 @@
 #define AB_DATA_DATASET_H
 
 #include <stdint.h>
+#include <stdio.h>
 
 #include "space/space.h"
 
@@ -56,6 +57,9 @@ ab_status ab_dataset_import_csv_text(struct ab_space *sp, const char *text, size
  * written in the shortest form that reads back to the same double, so
  * import -> export -> import is exact. */
 ab_status ab_dataset_export_csv(const struct ab_dataset *d, const char *path);
+
+/* Writes the CSV form to an open stream; `name` names it in errors. */
+ab_status ab_dataset_write_csv_stream(const struct ab_dataset *d, FILE *f, const char *name);
 
 /* Index of a metric, or -1. */
 int ab_dataset_metric_index(const struct ab_dataset *d, const char *name);

@@ -69,7 +69,6 @@ struct ab_equation {
     size_t len;
     struct insn *code;
     int n_code;
-    int max_depth;      /* deepest evaluation stack the program reaches */
     struct eq_var *vars; /* distinct metric names, in order of first use */
     int n_vars;
     int bound_cols;     /* n_names of the last successful bind; -1: unbound */
@@ -114,6 +113,13 @@ struct sbuf {
     size_t cap; /* bytes in s, including the NUL */
     size_t n;
 };
+
+/* An empty string in buf[0..cap), cap >= 1. */
+static struct sbuf sb_on(char *buf, size_t cap)
+{
+    buf[0] = '\0';
+    return (struct sbuf){buf, cap, 0};
+}
 
 static void sb_printf(struct sbuf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -175,9 +181,8 @@ static ab_status fail_at(const char *text, size_t len, size_t focus, const char 
 static ab_status fail_at(const char *text, size_t len, size_t focus, const char *fmt, ...)
 {
     char quoted[400], msg[768];
-    struct sbuf q = {quoted, sizeof quoted, 0};
+    struct sbuf q = sb_on(quoted, sizeof quoted);
     va_list ap;
-    quoted[0] = '\0';
     sb_equation(&q, text, len, focus);
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
@@ -254,7 +259,7 @@ static ab_status lex_number(struct parser *p, struct token *t)
         if (s[j] == '+' || s[j] == '-') j++;
         if (!is_digit(s[j])) {
             char shown[2 * TOKEN_SHOWN];
-            struct sbuf b = {shown, sizeof shown, 0};
+            struct sbuf b = sb_on(shown, sizeof shown);
             sb_cut(&b, s + p->pos, j - p->pos, TOKEN_SHOWN);
             return fail_at(s, p->len, p->pos,
                            "malformed number '%s' at column %zu: the exponent "
@@ -274,7 +279,7 @@ static ab_status lex_number(struct parser *p, struct token *t)
                           (int)(end - buf), buf, __FILE__, __LINE__);
     if (isinf(t->num)) {
         char shown[2 * TOKEN_SHOWN];
-        struct sbuf b = {shown, sizeof shown, 0};
+        struct sbuf b = sb_on(shown, sizeof shown);
         sb_cut(&b, buf, t->len, TOKEN_SHOWN);
         return fail_at(s, p->len, p->pos,
                        "number '%s' at column %zu is too large for a double",
@@ -314,7 +319,8 @@ static void lex_name(struct parser *p, struct token *t)
     }
 }
 
-/* Reads the next token at p->pos. Fails only on a malformed number. */
+/* Reads the next token at p->pos. Fails only on a malformed number or one
+ * too large for a double. */
 static ab_status lex(struct parser *p, struct token *t)
 {
     const char *s = p->text;
@@ -356,8 +362,7 @@ static ab_status lex(struct parser *p, struct token *t)
 /* The token as quoted in messages, e.g. 'acc' or 'log('. */
 static const char *tok_text(const struct parser *p, const struct token *t, char *buf, size_t cap)
 {
-    struct sbuf b = {buf, cap, 0};
-    buf[0] = '\0';
+    struct sbuf b = sb_on(buf, cap);
     sb_cut(&b, p->text + t->off, t->len, TOKEN_SHOWN);
     if (t->kind == T_CALL) sb_printf(&b, "(");
     return buf;
@@ -402,7 +407,6 @@ static ab_status emit(struct parser *p, enum opcode op, int n, double val)
     default: break;
     }
     AB_ASSERT(p->depth >= 1 && p->depth <= EVAL_STACK_MAX);
-    if (p->depth > eq->max_depth) eq->max_depth = p->depth;
 cleanup:
     return rc;
 }
@@ -474,7 +478,7 @@ static ab_status arity_error(const struct parser *p, const struct frame *call)
 {
     const struct func *fn = call->fn;
     char name[2 * TOKEN_SHOWN];
-    struct sbuf b = {name, sizeof name, 0};
+    struct sbuf b = sb_on(name, sizeof name);
     sb_cut(&b, p->text + call->tok.off, call->tok.len, TOKEN_SHOWN);
     if (fn->max_args == INT_MAX)
         return fail_at(p->text, p->len, call->tok.off,
@@ -490,7 +494,7 @@ static ab_status arity_error(const struct parser *p, const struct frame *call)
 static ab_status unknown_func(const struct parser *p, const struct token *t)
 {
     char name[2 * TOKEN_SHOWN];
-    struct sbuf b = {name, sizeof name, 0};
+    struct sbuf b = sb_on(name, sizeof name);
     sb_cut(&b, p->text + t->off, t->len, TOKEN_SHOWN);
     if (t->kind == T_CALL && t->prefix == 0)
         return fail_at(p->text, p->len, t->off,
@@ -506,7 +510,7 @@ static ab_status unknown_func(const struct parser *p, const struct token *t)
 static ab_status prefixed_name(const struct parser *p, const struct token *t)
 {
     char name[2 * TOKEN_SHOWN];
-    struct sbuf b = {name, sizeof name, 0};
+    struct sbuf b = sb_on(name, sizeof name);
     if (!find_func(p->text + t->off + t->prefix, t->len - t->prefix))
         return unknown_func(p, t);
     sb_cut(&b, p->text + t->off, t->len, TOKEN_SHOWN);
@@ -522,8 +526,7 @@ static void describe_place(const struct parser *p, const struct token *prev,
                            const struct token *t, char *buf, size_t cap)
 {
     char a[2 * TOKEN_SHOWN + 2], f[2 * TOKEN_SHOWN + 2];
-    struct sbuf b = {buf, cap, 0};
-    buf[0] = '\0';
+    struct sbuf b = sb_on(buf, cap);
     if (prev) sb_printf(&b, " after '%s'", tok_text(p, prev, a, sizeof a));
     if (t->kind == T_END)
         sb_printf(&b, " at column %zu (end of equation)", t->off + 1);
@@ -560,7 +563,7 @@ static ab_status expected_operator(const struct parser *p, const struct token *p
 static ab_status bad_char(const struct parser *p, const struct token *t)
 {
     char c[8];
-    struct sbuf b = {c, sizeof c, 0};
+    struct sbuf b = sb_on(c, sizeof c);
     sb_escaped(&b, p->text + t->off, 1);
     return fail_at(p->text, p->len, t->off, "unexpected character '%s' at column %zu",
                    c, t->off + 1);
@@ -812,11 +815,10 @@ static ab_status unknown_metric(const struct ab_equation *eq, const struct eq_va
                                 const char *const *names, int n_names)
 {
     char known[384], hint[160], name[2 * TOKEN_SHOWN];
-    struct sbuf k = {known, sizeof known, 0}, h = {hint, sizeof hint, 0};
-    struct sbuf nb = {name, sizeof name, 0};
+    struct sbuf k = sb_on(known, sizeof known), h = sb_on(hint, sizeof hint);
+    struct sbuf nb = sb_on(name, sizeof name);
     size_t la = strlen(v->name), best = SIZE_MAX;
     int best_i = -1, shown = 0;
-    known[0] = hint[0] = '\0';
     sb_cut(&nb, v->name, la, TOKEN_SHOWN);
     for (int i = 0; i < n_names; i++) {
         size_t d;
@@ -944,9 +946,8 @@ static ab_status refuse_row(const struct ab_equation *eq, const double *row, lon
                             double y)
 {
     char vals[448];
-    struct sbuf b = {vals, sizeof vals, 0};
+    struct sbuf b = sb_on(vals, sizeof vals);
     const char *what = isnan(y) ? "NaN" : y > 0 ? "inf" : "-inf";
-    vals[0] = '\0';
     for (int v = 0; v < eq->n_vars; v++) {
         if (b.n + TOKEN_SHOWN + 48 >= b.cap) {
             sb_printf(&b, ", ... (%d more)", eq->n_vars - v);

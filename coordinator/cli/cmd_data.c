@@ -457,7 +457,7 @@ static ab_status dataset_info(const struct ab_dataset *d, const char *path, cons
         AB_CALL(ab_equation_bind(eq, (const char *const *)d->metric_names, d->n_metrics));
         y = malloc(sizeof *y * (size_t)d->n);
         AB_CHECK_ALLOC(y);
-        if (ab_equation_eval_rows(eq, d->metrics, d->n, d->n_metrics, 1, y) != AB_OK) {
+        if (ab_equation_eval_rows(eq, d->metrics, d->n, d->n_metrics, 0, y) != AB_OK) {
             rc = ab_err_prefix("%s", path);
             goto cleanup;
         }
