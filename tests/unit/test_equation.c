@@ -602,8 +602,8 @@ static void test_limits(void)
     free(s);
 }
 
-/* 10^6 rows of the second example: correct values, and time (not checked
- * under valgrind: set AB_SKIP_TIMING). */
+/* 10^6 rows of the second example give the right values (speed is measured
+ * by bench/, not here). */
 static void test_eval_rows_speed(void)
 {
     enum { N = 1000000 };
@@ -630,7 +630,6 @@ static void test_eval_rows_speed(void)
     CU_ASSERT_EQUAL(out[N - 1], 5.0);
     CU_ASSERT_DOUBLE_EQUAL(out[0], 18.6129104816, 1e-9);
     CU_ASSERT_EQUAL(out[N - 2], out[0]);
-    if (!getenv("AB_SKIP_TIMING")) CU_ASSERT(secs < 1.0);
     ab_equation_destroy(&eq);
     free(rows);
     free(out);

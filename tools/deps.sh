@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs the Debian packages autobuild needs, if any is missing.
+# usage: tools/deps.sh [--dev]   (--dev adds clang for the fuzz targets)
+set -euo pipefail
+pkgs=(build-essential cmake pkg-config libopenmpi-dev openmpi-bin libhdf5-dev hdf5-tools
+      libopenblas-dev liblapacke-dev libyaml-dev libcunit1-dev libjansson-dev libcsv-dev
+      python3-h5py valgrind)
+[ "${1:-}" = "--dev" ] && pkgs+=(clang libclang-rt-14-dev)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+echo "autobuild: installing Debian packages: ${missing[*]}" >&2
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
