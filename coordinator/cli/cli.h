@@ -34,6 +34,9 @@ ab_status ab_cmd_data_info(int argc, char **argv, struct ab_runtime *rt);
 ab_status ab_cmd_data_sample(int argc, char **argv, struct ab_runtime *rt);
 ab_status ab_cmd_data_label(int argc, char **argv, struct ab_runtime *rt);
 ab_status ab_cmd_quickstart(int argc, char **argv, struct ab_runtime *rt);
+ab_status ab_cmd_train(int argc, char **argv, struct ab_runtime *rt);
+ab_status ab_cmd_predict(int argc, char **argv, struct ab_runtime *rt);
+ab_status ab_cmd_explain(int argc, char **argv, struct ab_runtime *rt);
 
 /* Option helpers: parse a whole integer / a comma-separated integer list;
  * errors name the option and what is expected. */

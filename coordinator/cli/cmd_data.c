@@ -19,6 +19,7 @@
 #include "data/dataset.h"
 #include "equation/equation.h"
 #include "ofa/ofa_cost.h"
+#include "predictor/checkpoint.h"
 #include "space/space.h"
 #include "util/fsutil.h"
 #include "util/log.h"
@@ -231,45 +232,99 @@ cleanup:
     return rc;
 }
 
-/* Writes "arch,macs,params" rows for OFA architectures. */
-static ab_status label_ofa(const struct ab_space *sp, const struct ab_arch *archs, long n,
-                           double width, const char *path)
+#define MAX_LABEL_PREDICTORS 16
+
+/* A metric name for a predictor: NAME from FILE:NAME, else its target
+ * equation when that is a plain identifier. */
+static ab_status predictor_metric_name(const char *spec, const struct ab_predictor *p,
+                                       char *name, size_t cap)
+{
+    const char *colon = strrchr(spec, ':');
+    const char *src = colon ? colon + 1 : p->target;
+    int ok = src && *src && !(*src >= '0' && *src <= '9');
+    for (const char *q = src; ok && *q; q++)
+        ok = (*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z') || (*q >= '0' && *q <= '9') ||
+             *q == '_';
+    if (!ok)
+        return ab_err_set(AB_ERR_INPUT,
+                          "--predictor %s: its target '%s' is not a plain metric name; name the "
+                          "column with --predictor FILE:NAME", spec, p->target ? p->target : "");
+    snprintf(name, cap, "%s", src);
+    return AB_OK;
+}
+
+/* Writes "arch,<metrics>" rows: macs and params of OFA subnets (cost), then
+ * one column per predictor (label units). */
+static ab_status label_archs(const struct ab_space *sp, const struct ab_arch *archs, long n,
+                             int cost, double width, struct ab_predictor **preds,
+                             char names[][64], int n_preds, const char *path)
 {
     ab_status rc = AB_OK;
-    char tmp[4096], buf[4096];
+    char tmp[4096], buf[4096], num[40];
     FILE *f = NULL;
-    AB_CHECK(sp->kind == AB_SPACE_OFA_MBV3 || sp->kind == AB_SPACE_OFA_PN, AB_ERR_INPUT,
+    float *pv = NULL;
+    AB_CHECK(!cost || sp->kind == AB_SPACE_OFA_MBV3 || sp->kind == AB_SPACE_OFA_PN, AB_ERR_INPUT,
              "data label computes MACs and parameters of Once-for-All subnets; space '%s' is "
-             "not an OFA space (use ofa_mbv3 or ofa_pn, or label with your own tool)", sp->name);
+             "not an OFA space (label it with --predictor, or with your own tool)", sp->name);
+    pv = malloc(sizeof *pv * (size_t)(n ? n : 1) * (size_t)(n_preds ? n_preds : 1));
+    AB_CHECK_ALLOC(pv);
+    for (int k = 0; k < n_preds; k++)
+        AB_CALL(ab_pred_eval_archs(preds[k], archs, n, 1024, pv + (size_t)k * (size_t)n, NULL,
+                                   NULL));
     AB_CALL(open_out(path, tmp, sizeof tmp, &f));
-    fputs("arch,macs,params\n", f);
+    fputs("arch", f);
+    if (cost) fputs(",macs,params", f);
+    for (int k = 0; k < n_preds; k++) fprintf(f, ",%s", names[k]);
+    fputc('\n', f);
     for (long i = 0; i < n; i++) {
-        struct ab_ofa_cost cost;
-        AB_CALL(ab_ofa_cost(sp, &archs[i], width, 1000, &cost));
         size_t len = ab_arch_format_json(sp, &archs[i], buf, sizeof buf);
         AB_ASSERT(len < sizeof buf);
         csv_fwrite(f, buf, len);
-        fprintf(f, ",%llu,%llu\n", (unsigned long long)cost.macs,
-                (unsigned long long)cost.params);
+        if (cost) {
+            struct ab_ofa_cost c;
+            AB_CALL(ab_ofa_cost(sp, &archs[i], width, 1000, &c));
+            fprintf(f, ",%llu,%llu", (unsigned long long)c.macs, (unsigned long long)c.params);
+        }
+        for (int k = 0; k < n_preds; k++) {
+            double y = (double)pv[(size_t)k * (size_t)n + (size_t)i] * preds[k]->label_std +
+                       preds[k]->label_mean;
+            ab_format_double(y, num, sizeof num);
+            fprintf(f, ",%s", num);
+        }
+        fputc('\n', f);
     }
 cleanup:
+    free(pv);
     return close_out(path, tmp, f, rc);
 }
 
+static ab_status label_ofa(const struct ab_space *sp, const struct ab_arch *archs, long n,
+                           double width, const char *path)
+{
+    return label_archs(sp, archs, n, 1, width, NULL, NULL, 0, path);
+}
+
 static const char label_help[] =
-    "usage: autobuild data label --space S --archs A.jsonl [--out L.csv] [--width W]\n"
+    "usage: autobuild data label --space S --archs A.jsonl [--out L.csv]\n"
+    "                            [--predictor P.h5[:NAME] ...] [--cost] [--width W]\n"
     "\n"
     "Labels architectures with metrics autobuild computes itself, writing a CSV\n"
-    "ready for 'data import'. For the OFA spaces: 'macs', the multiply-accumulates\n"
-    "of one 1x3xRxR forward pass of the spliced subnet, and 'params', its parameter\n"
-    "count, both exact integers counted as OFA's count_net_flops/count_parameters\n"
-    "do (1000 ImageNet classes). Accuracy and latency come from evaluators.\n"
+    "ready for 'data import':\n"
+    "  - for the OFA spaces (the default when no --predictor is given, or with\n"
+    "    --cost): 'macs', the multiply-accumulates of one 1x3xRxR forward pass of\n"
+    "    the spliced subnet, and 'params', its parameter count, exact integers\n"
+    "    counted as OFA's count_net_flops/count_parameters do (1000 classes);\n"
+    "  - with --predictor: one column per predictor checkpoint (trained by\n"
+    "    'autobuild train' or converted from the authors' PyTorch predictors),\n"
+    "    named by its target (e.g. acc, latency_gpu) or by NAME.\n"
     "\n"
-    "  --space S     ofa_mbv3 or ofa_pn\n"
-    "  --archs FILE  JSON lines of architectures (e.g. from 'data sample')\n"
-    "  --out FILE    CSV to write (default standard output)\n"
-    "  --width W     supernet width multiplier (default: the authors' supernets,\n"
-    "                1.2 for ofa_mbv3, 1.3 for ofa_pn)\n";
+    "  --space S        ofa_mbv3, ofa_pn or a YAML space\n"
+    "  --archs FILE     JSON lines of architectures (e.g. from 'data sample')\n"
+    "  --out FILE       CSV to write (default standard output)\n"
+    "  --predictor P    a predictor; repeat for several metrics\n"
+    "  --cost           also write macs and params next to predictor columns\n"
+    "  --width W        supernet width multiplier for the cost (default: the\n"
+    "                   authors' supernets, 1.2 for ofa_mbv3, 1.3 for ofa_pn)\n";
 
 ab_status ab_cmd_data_label(int argc, char **argv, struct ab_runtime *rt)
 {
@@ -277,21 +332,32 @@ ab_status ab_cmd_data_label(int argc, char **argv, struct ab_runtime *rt)
                                          {"archs", required_argument, NULL, 'a'},
                                          {"out", required_argument, NULL, 'o'},
                                          {"width", required_argument, NULL, 'w'},
+                                         {"predictor", required_argument, NULL, 'p'},
+                                         {"cost", no_argument, NULL, 'c'},
                                          {"help", no_argument, NULL, 'h'},
                                          {0, 0, 0, 0}};
     ab_status rc = AB_OK;
     struct ab_space *sp = NULL;
     struct ab_arch *archs = NULL;
+    struct ab_predictor *preds[MAX_LABEL_PREDICTORS] = {0};
+    const char *specs[MAX_LABEL_PREDICTORS];
+    char names[MAX_LABEL_PREDICTORS][64];
     const char *space = NULL, *in = NULL, *out = NULL;
     double width = 0;
     long n = 0;
-    int o;
+    int o, n_preds = 0, cost = 0;
     optind = 1;
     while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (o) {
         case 's': space = optarg; break;
         case 'a': in = optarg; break;
         case 'o': out = optarg; break;
+        case 'c': cost = 1; break;
+        case 'p':
+            AB_CHECK(n_preds < MAX_LABEL_PREDICTORS, AB_ERR_INPUT, "at most %d --predictor",
+                     MAX_LABEL_PREDICTORS);
+            specs[n_preds++] = optarg;
+            break;
         case 'w': {
             char *end;
             width = strtod(optarg, &end);
@@ -308,11 +374,26 @@ ab_status ab_cmd_data_label(int argc, char **argv, struct ab_runtime *rt)
         goto cleanup;
     }
     AB_CALL(ab_space_open(space, &sp));
+    for (int k = 0; k < n_preds; k++) {
+        char path[4096];
+        const char *colon = strrchr(specs[k], ':');
+        snprintf(path, sizeof path, "%.*s", colon ? (int)(colon - specs[k]) : (int)strlen(specs[k]),
+                 specs[k]);
+        AB_CALL(ab_predictor_load(path, &preds[k]));
+        AB_CHECK(!strcmp(preds[k]->space->name, sp->name), AB_ERR_INPUT,
+                 "--predictor %s is a predictor for space '%s', not '%s'", path,
+                 preds[k]->space->name, sp->name);
+        AB_CALL(predictor_metric_name(specs[k], preds[k], names[k], sizeof names[k]));
+        for (int j = 0; j < k; j++)
+            AB_CHECK(strcmp(names[j], names[k]), AB_ERR_INPUT,
+                     "two predictors give the column '%s'; name one with FILE:NAME", names[k]);
+    }
     AB_CALL(read_jsonl(sp, in, &archs, &n));
     if (width == 0) width = ab_ofa_default_width(sp);
-    AB_CALL(label_ofa(sp, archs, n, width, out));
-    if (out) AB_LOG_I("labelled %ld architectures with macs, params into %s", n, out);
+    AB_CALL(label_archs(sp, archs, n, cost || n_preds == 0, width, preds, names, n_preds, out));
+    if (out) AB_LOG_I("labelled %ld architectures into %s", n, out);
 cleanup:
+    for (int k = 0; k < n_preds; k++) ab_predictor_destroy(&preds[k]);
     free(archs);
     ab_space_destroy(&sp);
     return rc;

@@ -1,0 +1,22 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * checkpoint.h - predictor checkpoints in HDF5 (hdf5-schemas/predictor.md):
+ * weights by their PyTorch state-dict names, the model configuration, the
+ * target equation, label moments, hop and stage moments, test metrics.
+ */
+#ifndef AB_PREDICTOR_CHECKPOINT_H
+#define AB_PREDICTOR_CHECKPOINT_H
+
+#include "predictor/model.h"
+
+#define AB_PREDICTOR_FORMAT "autobuild-predictor"
+#define AB_PREDICTOR_VERSION 1
+
+/* Writes atomically (temporary file + rename). */
+ab_status ab_predictor_save(const struct ab_predictor *p, const char *path);
+
+/* Reads a checkpoint; a file of another kind, a damaged file, missing or
+ * misshapen weights are AB_ERR_INPUT errors naming the file and dataset. */
+ab_status ab_predictor_load(const char *path, struct ab_predictor **out);
+
+#endif

@@ -1,0 +1,743 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * This file implements the AutoBuild predictor of model.h: parameter layout
+ * and initialisation, the batched forward pass in training and evaluation
+ * mode, and the loss of Eq. 4 with its hand-written backward pass.
+ */
+#include "predictor/model.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/rng.h"
+
+/* ---------------------------------------------------------------------- */
+/* configuration                                                           */
+
+void ab_pred_config_default(const struct ab_space *sp, struct ab_pred_config *cfg)
+{
+    (void)sp;
+    memset(cfg, 0, sizeof *cfg);
+    cfg->gnn = AB_GNN_GATV2;
+    cfg->hidden = 32;
+    cfg->layers = 4;
+    cfg->gnn_slope = 0.0f;
+    cfg->reg_slope = 0.0f;
+    cfg->aggr_mean = 1;
+    cfg->residual = 1;
+    cfg->lambda = 1.0;
+    cfg->strength = 1.0;
+}
+
+/* ---------------------------------------------------------------------- */
+/* parameter layout                                                        */
+
+struct layout {
+    struct ab_predictor *p;
+    float *params, *bufs; /* NULL in the sizing pass */
+    size_t n_params, n_bufs;
+    int overflow;
+};
+
+static float *reg(struct layout *lo, const char *name, int is_buffer, int ndim, int d0, int d1,
+                  int d2)
+{
+    struct ab_predictor *p = lo->p;
+    size_t size = (size_t)d0 * (size_t)(ndim > 1 ? d1 : 1) * (size_t)(ndim > 2 ? d2 : 1);
+    size_t *count = is_buffer ? &lo->n_bufs : &lo->n_params;
+    float *base = is_buffer ? lo->bufs : lo->params;
+    size_t off = *count;
+    *count += size;
+    if (!base) return NULL;
+    if (p->n_info >= AB_PRED_MAX_PARAMS) {
+        lo->overflow = 1;
+        return base + off;
+    }
+    struct ab_param_info *pi = &p->info[p->n_info++];
+    snprintf(pi->name, sizeof pi->name, "%s", name);
+    pi->is_buffer = is_buffer;
+    pi->offset = off;
+    pi->ndim = ndim;
+    pi->shape[0] = d0;
+    pi->shape[1] = ndim > 1 ? d1 : 0;
+    pi->shape[2] = ndim > 2 ? d2 : 0;
+    pi->size = size;
+    return base + off;
+}
+
+/* The authors' module names for the OFA feature categories. */
+static const char *fe_prefix(const struct ab_space *sp, int f)
+{
+    static const char *ofa[] = {"stage", "block", "mbconv", "exp", "kernel", "res"};
+    if ((sp->kind == AB_SPACE_OFA_MBV3 || sp->kind == AB_SPACE_OFA_PN) && f < 6) return ofa[f];
+    return sp->features[f].name;
+}
+
+static void layout_params(struct layout *lo)
+{
+    struct ab_predictor *p = lo->p;
+    const struct ab_space *sp = p->space;
+    const int H = p->cfg.hidden;
+    char n[96];
+    p->n_info = 0;
+    for (int f = 0; f < p->n_fe; f++) {
+        struct ab_pred_fe *fe = &p->fe[f];
+        const char *px = fe_prefix(sp, f);
+        fe->card = sp->features[f].cardinality;
+        fe->dim = sp->features[f].embed_dim;
+        if (fe->card > 0) {
+            snprintf(n, sizeof n, "embed_layer.%s_embed.weight", px);
+            fe->embed = reg(lo, n, 0, 2, fe->card, fe->dim, 0);
+            snprintf(n, sizeof n, "embed_layer.%s_mlp.weight", px);
+            fe->w = reg(lo, n, 0, 2, 1, fe->dim, 0);
+            snprintf(n, sizeof n, "embed_layer.%s_mlp.bias", px);
+            fe->b = reg(lo, n, 0, 1, 1, 0, 0);
+        } else {
+            snprintf(n, sizeof n, "embed_layer.%s_mlp.0.weight", px);
+            fe->w0 = reg(lo, n, 0, 2, 3, 1, 0);
+            snprintf(n, sizeof n, "embed_layer.%s_mlp.0.bias", px);
+            fe->b0 = reg(lo, n, 0, 1, 3, 0, 0);
+            snprintf(n, sizeof n, "embed_layer.%s_mlp.1.weight", px);
+            fe->w1 = reg(lo, n, 0, 2, 1, 3, 0);
+            snprintf(n, sizeof n, "embed_layer.%s_mlp.1.bias", px);
+            fe->b1 = reg(lo, n, 0, 1, 1, 0, 0);
+        }
+    }
+    for (int l = 0; l < p->cfg.layers; l++) {
+        struct ab_pred_layer *ly = &p->layer[l];
+        ly->in = l == 0 ? p->n_fe : H;
+        if (p->cfg.gnn == AB_GNN_GATV2) {
+            /* Wl then Wr contiguously: one [2H x in] GEMM operand */
+            snprintf(n, sizeof n, "encoder.gnn_layers.%d.lin_l.weight", l);
+            ly->w = reg(lo, n, 0, 2, H, ly->in, 0);
+            snprintf(n, sizeof n, "encoder.gnn_layers.%d.lin_r.weight", l);
+            reg(lo, n, 0, 2, H, ly->in, 0);
+            snprintf(n, sizeof n, "encoder.gnn_layers.%d.lin_l.bias", l);
+            ly->b = reg(lo, n, 0, 1, H, 0, 0);
+            snprintf(n, sizeof n, "encoder.gnn_layers.%d.lin_r.bias", l);
+            reg(lo, n, 0, 1, H, 0, 0);
+            snprintf(n, sizeof n, "encoder.gnn_layers.%d.att", l);
+            ly->att = reg(lo, n, 0, 3, 1, 1, H);
+            snprintf(n, sizeof n, "encoder.gnn_layers.%d.bias", l);
+            ly->bias = reg(lo, n, 0, 1, H, 0, 0);
+        } else {
+            snprintf(n, sizeof n, "encoder.gnn_layers.%d.lin_rel.weight", l);
+            ly->w_rel = reg(lo, n, 0, 2, H, ly->in, 0);
+            snprintf(n, sizeof n, "encoder.gnn_layers.%d.lin_rel.bias", l);
+            ly->b_rel = reg(lo, n, 0, 1, H, 0, 0);
+            snprintf(n, sizeof n, "encoder.gnn_layers.%d.lin_root.weight", l);
+            ly->w_root = reg(lo, n, 0, 2, H, ly->in, 0);
+        }
+        snprintf(n, sizeof n, "encoder.bns.%d.module.weight", l);
+        ly->bn_gamma = reg(lo, n, 0, 1, H, 0, 0);
+        snprintf(n, sizeof n, "encoder.bns.%d.module.bias", l);
+        ly->bn_beta = reg(lo, n, 0, 1, H, 0, 0);
+        snprintf(n, sizeof n, "encoder.bns.%d.module.running_mean", l);
+        ly->bn_mean = reg(lo, n, 1, 1, H, 0, 0);
+        snprintf(n, sizeof n, "encoder.bns.%d.module.running_var", l);
+        ly->bn_var = reg(lo, n, 1, 1, H, 0, 0);
+    }
+    static const int pp_index[4] = {0, 1, 3, 4};
+    for (int k = 0; k < 4; k++) {
+        snprintf(n, sizeof n, "post_proj.%d.weight", pp_index[k]);
+        p->pp_w[k] = reg(lo, n, 0, 2, H, H, 0);
+        snprintf(n, sizeof n, "post_proj.%d.bias", pp_index[k]);
+        p->pp_b[k] = reg(lo, n, 0, 1, H, 0, 0);
+    }
+    p->reg_w = reg(lo, "regressor.weight", 0, 2, 1, H, 0);
+    p->reg_b = reg(lo, "regressor.bias", 0, 1, 1, 0, 0);
+}
+
+static void fill_uniform(struct ab_rng *r, float *x, size_t n, double bound)
+{
+    for (size_t i = 0; i < n; i++) x[i] = (float)((2.0 * ab_rng_uniform(r) - 1.0) * bound);
+}
+
+/* PyTorch / PyTorch Geometric default initialisations. */
+static void init_params(struct ab_predictor *p, unsigned long long seed)
+{
+    struct ab_rng r;
+    const int H = p->cfg.hidden;
+    ab_rng_seed(&r, seed);
+    for (int f = 0; f < p->n_fe; f++) {
+        struct ab_pred_fe *fe = &p->fe[f];
+        if (fe->card > 0) {
+            for (int i = 0; i < fe->card * fe->dim; i++) fe->embed[i] = (float)ab_rng_normal(&r);
+            fill_uniform(&r, fe->w, (size_t)fe->dim, 1.0 / sqrt(fe->dim));
+            fill_uniform(&r, fe->b, 1, 1.0 / sqrt(fe->dim));
+        } else {
+            fill_uniform(&r, fe->w0, 3, 1.0);
+            fill_uniform(&r, fe->b0, 3, 1.0);
+            fill_uniform(&r, fe->w1, 3, 1.0 / sqrt(3.0));
+            fill_uniform(&r, fe->b1, 1, 1.0 / sqrt(3.0));
+        }
+    }
+    for (int l = 0; l < p->cfg.layers; l++) {
+        struct ab_pred_layer *ly = &p->layer[l];
+        if (p->cfg.gnn == AB_GNN_GATV2) {
+            fill_uniform(&r, ly->w, (size_t)2 * H * ly->in, sqrt(6.0 / (ly->in + H)));
+            fill_uniform(&r, ly->b, (size_t)2 * H, 1.0 / sqrt(ly->in));
+            fill_uniform(&r, ly->att, (size_t)H, sqrt(6.0 / (1 + H)));
+            memset(ly->bias, 0, sizeof(float) * (size_t)H);
+        } else {
+            fill_uniform(&r, ly->w_rel, (size_t)H * ly->in, 1.0 / sqrt(ly->in));
+            fill_uniform(&r, ly->b_rel, (size_t)H, 1.0 / sqrt(ly->in));
+            fill_uniform(&r, ly->w_root, (size_t)H * ly->in, 1.0 / sqrt(ly->in));
+        }
+        for (int k = 0; k < H; k++) {
+            ly->bn_gamma[k] = 1.0f;
+            ly->bn_beta[k] = 0.0f;
+            ly->bn_mean[k] = 0.0f;
+            ly->bn_var[k] = 1.0f;
+        }
+    }
+    for (int k = 0; k < 4; k++) {
+        fill_uniform(&r, p->pp_w[k], (size_t)H * H, 1.0 / sqrt(H));
+        fill_uniform(&r, p->pp_b[k], (size_t)H, 1.0 / sqrt(H));
+    }
+    fill_uniform(&r, p->reg_w, (size_t)H, 1.0 / sqrt(H));
+    fill_uniform(&r, p->reg_b, 1, 1.0 / sqrt(H));
+}
+
+ab_status ab_predictor_create(const struct ab_space *sp, const struct ab_pred_config *cfg,
+                              unsigned long long seed, struct ab_predictor **out)
+{
+    ab_status rc = AB_OK;
+    struct ab_predictor *p = NULL;
+    struct layout lo;
+    *out = NULL;
+    AB_CHECK(cfg->hidden >= 1 && cfg->hidden <= AB_NN_MAX_CHANNELS, AB_ERR_INPUT,
+             "hidden size %d is out of range (1 to %d)", cfg->hidden, AB_NN_MAX_CHANNELS);
+    AB_CHECK(cfg->layers >= 1 && cfg->layers <= AB_PRED_MAX_LAYERS, AB_ERR_INPUT,
+             "layer count %d is out of range (1 to %d)", cfg->layers, AB_PRED_MAX_LAYERS);
+    p = calloc(1, sizeof *p);
+    AB_CHECK_ALLOC(p);
+    p->cfg = *cfg;
+    AB_CALL(ab_space_from_definition(sp->definition, sp->source, &p->space));
+    p->n_fe = p->space->n_features;
+    memset(&lo, 0, sizeof lo);
+    lo.p = p;
+    layout_params(&lo);
+    p->n_params = lo.n_params;
+    p->n_bufs = lo.n_bufs;
+    p->params = calloc(p->n_params, sizeof(float));
+    p->grads = calloc(p->n_params, sizeof(float));
+    p->bufs = calloc(p->n_bufs ? p->n_bufs : 1, sizeof(float));
+    p->hop_mean = calloc((size_t)cfg->layers + 1, sizeof(double));
+    p->hop_std = calloc((size_t)cfg->layers + 1, sizeof(double));
+    p->hop_srcc = calloc((size_t)cfg->layers + 1, sizeof(double));
+    AB_CHECK_ALLOC(p->params);
+    AB_CHECK_ALLOC(p->grads);
+    AB_CHECK_ALLOC(p->bufs);
+    AB_CHECK_ALLOC(p->hop_mean);
+    AB_CHECK_ALLOC(p->hop_std);
+    AB_CHECK_ALLOC(p->hop_srcc);
+    memset(&lo, 0, sizeof lo);
+    lo.p = p;
+    lo.params = p->params;
+    lo.bufs = p->bufs;
+    layout_params(&lo);
+    AB_ASSERT(!lo.overflow && lo.n_params == p->n_params);
+    for (int l = 0; l <= cfg->layers; l++) {
+        p->hop_std[l] = 1.0;
+        p->hop_srcc[l] = NAN;
+    }
+    p->label_std = 1.0;
+    p->test_srcc = p->test_mae = p->test_mape = NAN;
+    init_params(p, seed);
+    *out = p;
+    p = NULL;
+cleanup:
+    ab_predictor_destroy(&p);
+    return rc;
+}
+
+void ab_predictor_destroy(struct ab_predictor **pp)
+{
+    struct ab_predictor *p;
+    if (!pp || !*pp) return;
+    p = *pp;
+    ab_space_destroy(&p->space);
+    free(p->params);
+    free(p->grads);
+    free(p->bufs);
+    free(p->target);
+    free(p->hop_mean);
+    free(p->hop_std);
+    free(p->hop_srcc);
+    free(p->stage_moments);
+    free(p);
+    *pp = NULL;
+}
+
+const struct ab_param_info *ab_predictor_find(const struct ab_predictor *p, const char *name)
+{
+    for (int i = 0; i < p->n_info; i++)
+        if (!strcmp(p->info[i].name, name)) return &p->info[i];
+    return NULL;
+}
+
+float *ab_predictor_data(struct ab_predictor *p, const struct ab_param_info *pi)
+{
+    return (pi->is_buffer ? p->bufs : p->params) + pi->offset;
+}
+
+/* ---------------------------------------------------------------------- */
+/* workspace                                                               */
+
+struct ab_pred_ws {
+    int cap_n, cap_e, cap_g;
+    int n, e, g;                 /* sizes of the last forward */
+    int train;
+    float *arena;
+    int *iarena;
+    /* graph structure (CSR over destinations, self loops for GATv2) */
+    struct ab_nn_graph gr;
+    const int *graph_ptr;        /* the batch's */
+    /* FE-MLP */
+    int *cat_idx;                /* [F x N] */
+    float *fe_in;                /* [F x N] numeric inputs */
+    float *fe_emb;               /* [sum dims x N] embedding outputs, per feature */
+    float *fe_hid;               /* [F x N x 3] numeric hidden */
+    float *h0pre;                /* [N x F] */
+    /* hop embeddings h[0..L] and per-layer intermediates */
+    float *h[AB_PRED_MAX_LAYERS + 1];
+    float *z[AB_PRED_MAX_LAYERS], *bnout[AB_PRED_MAX_LAYERS], *act[AB_PRED_MAX_LAYERS];
+    struct ab_nn_bn_cache bn[AB_PRED_MAX_LAYERS];
+    struct ab_nn_gat_cache gat[AB_PRED_MAX_LAYERS];
+    float *agg[AB_PRED_MAX_LAYERS];
+    /* graph level */
+    float *hg[AB_PRED_MAX_LAYERS + 1];   /* [G x width] */
+    float *norm[AB_PRED_MAX_LAYERS + 1]; /* [G] */
+    float *pp[5];                        /* head activations [G x H] */
+    float *out;                          /* [G] */
+    /* gradients */
+    float *dh[AB_PRED_MAX_LAYERS + 1];
+    float *dz, *dtmp, *scratch;
+    float *dhg, *dnorm, *dpp[2], *dout;
+    float *dh0pre, *dfe;                 /* [N x F], [N x max(dim, 3)] */
+    struct ab_softrank_ws sr;
+};
+
+static size_t ws_floats(const struct ab_predictor *p, int n, int e, int g)
+{
+    const size_t H = (size_t)p->cfg.hidden, L = (size_t)p->cfg.layers, F = (size_t)p->n_fe;
+    size_t N = (size_t)n, E = (size_t)e, G = (size_t)g, dims = 0, maxin = F > H ? F : H;
+    for (int f = 0; f < p->n_fe; f++) dims += (size_t)(p->fe[f].card ? p->fe[f].dim : 0);
+    size_t per_layer = 3 * N * H + N * H /* xhat */ + H /* inv_std */;
+    if (p->cfg.gnn == AB_GNN_GATV2) per_layer += 2 * N * H + E * H + E;
+    else per_layer += N * maxin;
+    return F * N + dims * N + 3 * F * N + N * F     /* FE-MLP */
+           + N * F + L * N * H                       /* h */
+           + L * per_layer                           /* layers */
+           + G * F + L * G * H + (L + 1) * G         /* hg, norms */
+           + 5 * G * H + G                           /* head */
+           + N * F + L * N * H                       /* dh */
+           + N * H + N * H + N * (2 * H + maxin)     /* dz, dtmp, scratch */
+           + G * (F > H ? F : H) + G + 2 * G * H + G /* dhg, dnorm, dpp, dout */
+           + N * F + N * (dims + 3)                  /* dh0pre, dfe */
+           + 64;
+}
+
+static ab_status ws_reserve(const struct ab_predictor *p, struct ab_pred_ws *ws, int n, int e,
+                            int g)
+{
+    ab_status rc = AB_OK;
+    if (n <= ws->cap_n && e <= ws->cap_e && g <= ws->cap_g) return AB_OK;
+    int cn = n > ws->cap_n ? n + n / 2 : ws->cap_n;
+    int ce = e > ws->cap_e ? e + e / 2 : ws->cap_e;
+    int cg = g > ws->cap_g ? g + g / 2 : ws->cap_g;
+    const size_t H = (size_t)p->cfg.hidden, L = (size_t)p->cfg.layers, F = (size_t)p->n_fe;
+    const size_t N = (size_t)cn, E = (size_t)ce, G = (size_t)cg, maxin = F > H ? F : H;
+    float *a = malloc(sizeof(float) * ws_floats(p, cn, ce, cg));
+    int *ia = malloc(sizeof(int) * (F * N + N + 1 + E));
+    AB_CHECK(a && ia, AB_ERR_NOMEM, "out of memory for a batch of %d nodes", n);
+    free(ws->arena);
+    free(ws->iarena);
+    ws->arena = a;
+    ws->iarena = ia;
+    a = NULL;
+    ia = NULL;
+    float *q = ws->arena;
+#define TAKE(ptr, count)                                                       \
+    do {                                                                       \
+        (ptr) = q;                                                             \
+        q += (count);                                                          \
+    } while (0)
+    size_t dims = 0;
+    for (int f = 0; f < p->n_fe; f++) dims += (size_t)(p->fe[f].card ? p->fe[f].dim : 0);
+    TAKE(ws->fe_in, F * N);
+    TAKE(ws->fe_emb, dims * N);
+    TAKE(ws->fe_hid, 3 * F * N);
+    TAKE(ws->h0pre, N * F);
+    TAKE(ws->h[0], N * F);
+    for (size_t l = 1; l <= L; l++) TAKE(ws->h[l], N * H);
+    for (size_t l = 0; l < L; l++) {
+        TAKE(ws->z[l], N * H);
+        TAKE(ws->bnout[l], N * H);
+        TAKE(ws->act[l], N * H);
+        TAKE(ws->bn[l].xhat, N * H);
+        TAKE(ws->bn[l].inv_std, H);
+        if (p->cfg.gnn == AB_GNN_GATV2) {
+            TAKE(ws->gat[l].xlr, 2 * N * H);
+            TAKE(ws->gat[l].s, E * H);
+            TAKE(ws->gat[l].alpha, E);
+        } else {
+            TAKE(ws->agg[l], N * maxin);
+        }
+    }
+    TAKE(ws->hg[0], G * F);
+    for (size_t l = 1; l <= L; l++) TAKE(ws->hg[l], G * H);
+    for (size_t l = 0; l <= L; l++) TAKE(ws->norm[l], G);
+    for (int k = 0; k < 5; k++) TAKE(ws->pp[k], G * H);
+    TAKE(ws->out, G);
+    TAKE(ws->dh[0], N * F);
+    for (size_t l = 1; l <= L; l++) TAKE(ws->dh[l], N * H);
+    TAKE(ws->dz, N * H);
+    TAKE(ws->dtmp, N * H);
+    TAKE(ws->scratch, N * (2 * H + maxin));
+    TAKE(ws->dhg, G * maxin);
+    TAKE(ws->dnorm, G);
+    TAKE(ws->dpp[0], G * H);
+    TAKE(ws->dpp[1], G * H);
+    TAKE(ws->dout, G);
+    TAKE(ws->dh0pre, N * F);
+    TAKE(ws->dfe, N * (dims + 3));
+#undef TAKE
+    ws->cat_idx = ws->iarena;
+    ws->gr.in_ptr = ws->iarena + F * N;
+    ws->gr.in_src = ws->gr.in_ptr + N + 1;
+    if (cg > ws->sr.cap) {
+        ab_softrank_ws_free(&ws->sr);
+        AB_CALL(ab_softrank_ws_init(&ws->sr, cg));
+    }
+    ws->cap_n = cn;
+    ws->cap_e = ce;
+    ws->cap_g = cg;
+cleanup:
+    free(a);
+    free(ia);
+    return rc;
+}
+
+ab_status ab_pred_ws_create(const struct ab_predictor *p, struct ab_pred_ws **out)
+{
+    ab_status rc = AB_OK;
+    struct ab_pred_ws *ws = calloc(1, sizeof *ws);
+    *out = NULL;
+    AB_CHECK_ALLOC(ws);
+    AB_CALL(ws_reserve(p, ws, 256, 512, 16));
+    *out = ws;
+    ws = NULL;
+cleanup:
+    ab_pred_ws_destroy(&ws);
+    return rc;
+}
+
+void ab_pred_ws_destroy(struct ab_pred_ws **wp)
+{
+    struct ab_pred_ws *ws;
+    if (!wp || !*wp) return;
+    ws = *wp;
+    free(ws->arena);
+    free(ws->iarena);
+    ab_softrank_ws_free(&ws->sr);
+    free(ws);
+    *wp = NULL;
+}
+
+const float *ab_pred_output(const struct ab_pred_ws *ws) { return ws->out; }
+const float *ab_pred_hop_norms(const struct ab_pred_ws *ws, int hop) { return ws->norm[hop]; }
+
+const float *ab_pred_node_embeddings(const struct ab_pred_ws *ws, int hop, int *width)
+{
+    (void)width;
+    return ws->h[hop];
+}
+
+/* ---------------------------------------------------------------------- */
+/* forward                                                                 */
+
+/* CSR of incoming edges per destination, plus a self loop per node for
+ * GATv2 (PyG adds self loops after removing existing ones; sequence graphs
+ * have none). */
+static void build_graph(struct ab_pred_ws *ws, const struct ab_graph_batch *b, int self_loops)
+{
+    int n = b->n_nodes, *ptr = ws->gr.in_ptr, *src = ws->gr.in_src;
+    for (int i = 0; i <= n; i++) ptr[i] = 0;
+    for (int e = 0; e < b->n_edges; e++) ptr[b->edge_dst[e] + 1]++;
+    if (self_loops)
+        for (int i = 0; i < n; i++) ptr[i + 1]++;
+    for (int i = 0; i < n; i++) ptr[i + 1] += ptr[i];
+    /* fill: edges first in batch order, the self loop last (as PyG) */
+    int *fill = (int *)ws->scratch; /* n ints of scratch */
+    for (int i = 0; i < n; i++) fill[i] = ptr[i];
+    for (int e = 0; e < b->n_edges; e++) src[fill[b->edge_dst[e]]++] = b->edge_src[e];
+    if (self_loops)
+        for (int i = 0; i < n; i++) src[fill[i]++] = i;
+    ws->gr.n_nodes = n;
+    ws->gr.n_edges = ptr[n];
+}
+
+static void fe_forward(const struct ab_predictor *p, struct ab_pred_ws *ws,
+                       const struct ab_graph_batch *b)
+{
+    const int n = b->n_nodes, F = p->n_fe;
+    float *emb = ws->fe_emb;
+    for (int f = 0; f < F; f++) {
+        const struct ab_pred_fe *fe = &p->fe[f];
+        float *col = ws->fe_in + (size_t)f * (size_t)n;
+        float *res = ws->dtmp; /* [n] scalar outputs */
+        for (int i = 0; i < n; i++) col[i] = b->x[(size_t)i * (size_t)b->n_features + (size_t)f];
+        if (fe->card > 0) {
+            int *idx = ws->cat_idx + (size_t)f * (size_t)n;
+            for (int i = 0; i < n; i++) {
+                int v = (int)col[i];
+                idx[i] = v < 0 ? 0 : v >= fe->card ? fe->card - 1 : v;
+            }
+            ab_nn_embedding_fwd(fe->embed, fe->dim, idx, n, emb);
+            ab_nn_linear_fwd(emb, n, fe->dim, fe->w, fe->b, 1, res);
+            emb += (size_t)fe->dim * (size_t)n;
+        } else {
+            float *hid = ws->fe_hid + (size_t)f * 3 * (size_t)n;
+            ab_nn_linear_fwd(col, n, 1, fe->w0, fe->b0, 3, hid);
+            ab_nn_linear_fwd(hid, n, 3, fe->w1, fe->b1, 1, res);
+        }
+        for (int i = 0; i < n; i++) ws->h0pre[(size_t)i * (size_t)F + (size_t)f] = res[i];
+    }
+    ab_nn_abs_fwd(ws->h0pre, (size_t)n * (size_t)F, ws->h[0]);
+}
+
+static void head_forward(const struct ab_predictor *p, struct ab_pred_ws *ws, int g)
+{
+    const int H = p->cfg.hidden, L = p->cfg.layers;
+    /* post_proj: Linear(0), Linear(1), ReLU, Linear(3), Linear(4); reg activ */
+    ab_nn_linear_fwd(ws->hg[L], g, H, p->pp_w[0], p->pp_b[0], H, ws->pp[0]);
+    ab_nn_linear_fwd(ws->pp[0], g, H, p->pp_w[1], p->pp_b[1], H, ws->pp[1]);
+    ab_nn_leaky_fwd(ws->pp[1], (size_t)g * (size_t)H, 0.0f, ws->pp[1]);
+    ab_nn_linear_fwd(ws->pp[1], g, H, p->pp_w[2], p->pp_b[2], H, ws->pp[2]);
+    ab_nn_linear_fwd(ws->pp[2], g, H, p->pp_w[3], p->pp_b[3], H, ws->pp[3]);
+    ab_nn_leaky_fwd(ws->pp[3], (size_t)g * (size_t)H, p->cfg.reg_slope, ws->pp[4]);
+    ab_nn_linear_fwd(ws->pp[4], g, H, p->reg_w, p->reg_b, 1, ws->out);
+}
+
+ab_status ab_pred_forward(struct ab_predictor *p, struct ab_pred_ws *ws,
+                          const struct ab_graph_batch *b, int train)
+{
+    const int H = p->cfg.hidden, L = p->cfg.layers, gat = p->cfg.gnn == AB_GNN_GATV2;
+    const int n = b->n_nodes, g = b->n_graphs;
+    if (b->n_features != p->n_fe)
+        return ab_err_set(AB_ERR_INPUT, "the batch has %d node features, the predictor %d",
+                          b->n_features, p->n_fe);
+    if (train && n < 2)
+        return ab_err_set(AB_ERR_INPUT, "a training batch needs at least 2 nodes");
+    AB_TRY(ws_reserve(p, ws, n, b->n_edges + (gat ? n : 0), g));
+    ws->n = n;
+    ws->g = g;
+    ws->train = train;
+    ws->graph_ptr = b->graph_ptr;
+    build_graph(ws, b, gat);
+    ws->e = ws->gr.n_edges;
+    fe_forward(p, ws, b);
+    for (int l = 0; l < L; l++) {
+        struct ab_pred_layer *ly = &p->layer[l];
+        if (gat) {
+            struct ab_nn_gat_params gp = {ly->w, ly->b, ly->att, ly->bias};
+            ab_nn_gatv2_fwd(&ws->gr, ws->h[l], ly->in, H, &gp, &ws->gat[l], ws->z[l]);
+        } else {
+            struct ab_nn_gconv_params cp = {ly->w_rel, ly->b_rel, ly->w_root};
+            ab_nn_graphconv_fwd(&ws->gr, ws->h[l], ly->in, H, &cp, ws->agg[l], ws->z[l]);
+        }
+        ab_nn_bn_fwd(ws->z[l], n, H, ly->bn_gamma, ly->bn_beta, ly->bn_mean, ly->bn_var, 0.1f,
+                     1e-5f, train ? &ws->bn[l] : NULL, ws->bnout[l]);
+        ab_nn_leaky_fwd(ws->bnout[l], (size_t)n * (size_t)H, p->cfg.gnn_slope, ws->act[l]);
+        memcpy(ws->h[l + 1], ws->act[l], sizeof(float) * (size_t)n * (size_t)H);
+        if (p->cfg.residual && l > 0) ab_nn_add_to(ws->h[l], (size_t)n * (size_t)H, ws->h[l + 1]);
+    }
+    for (int l = 0; l <= L; l++) {
+        int w = l == 0 ? p->n_fe : H;
+        ab_nn_pool_fwd(ws->h[l], w, b->graph_ptr, g, p->cfg.aggr_mean, ws->hg[l]);
+        ab_nn_l1norm_fwd(ws->hg[l], g, w, ws->norm[l]);
+    }
+    head_forward(p, ws, g);
+    return AB_OK;
+}
+
+/* ---------------------------------------------------------------------- */
+/* loss and backward                                                       */
+
+static double loss_terms(struct ab_predictor *p, struct ab_pred_ws *ws, const float *y,
+                         int with_grad, double *mse_out, double *rank_out)
+{
+    const int g = ws->g, L = p->cfg.layers;
+    double mse = 0.0, rank = 0.0;
+    for (int i = 0; i < g; i++) {
+        double d = (double)ws->out[i] - y[i];
+        mse += d * d;
+        if (with_grad) ws->dout[i] = (float)(2.0 * d / g);
+    }
+    mse /= g;
+    if (p->cfg.lambda > 0.0) {
+        double w = p->cfg.lambda / (L + 1);
+        for (int l = 0; l <= L; l++) {
+            double rho = ab_soft_spearman_fwd(&ws->sr, ws->norm[l], y, g, p->cfg.strength);
+            rank += 1.0 - rho;
+            if (with_grad) {
+                float *dn = ws->dnorm;
+                memset(dn, 0, sizeof(float) * (size_t)g);
+                ab_soft_spearman_bwd(&ws->sr, -w, dn);
+                /* back through the L1 norm and the pooling into dh[l] */
+                int wdt = l == 0 ? p->n_fe : p->cfg.hidden;
+                memset(ws->dhg, 0, sizeof(float) * (size_t)g * (size_t)wdt);
+                ab_nn_l1norm_bwd(ws->hg[l], g, wdt, dn, ws->dhg);
+                ab_nn_pool_bwd(ws->dhg, wdt, ws->graph_ptr, g, p->cfg.aggr_mean, ws->dh[l]);
+            }
+        }
+        rank *= w;
+    }
+    if (mse_out) *mse_out = mse;
+    if (rank_out) *rank_out = rank;
+    return mse + rank;
+}
+
+double ab_pred_loss(struct ab_predictor *p, struct ab_pred_ws *ws, const float *y)
+{
+    return loss_terms(p, ws, y, 0, NULL, NULL);
+}
+
+/* The gradient slot of a parameter pointer. */
+#define GRAD(ptr) (p->grads + ((ptr) - p->params))
+
+static void head_backward(struct ab_predictor *p, struct ab_pred_ws *ws)
+{
+    const int H = p->cfg.hidden, L = p->cfg.layers, g = ws->g;
+    float *d0 = ws->dpp[0], *d1 = ws->dpp[1];
+    /* out = pp4 Wreg^T + b */
+    memset(d0, 0, sizeof(float) * (size_t)g * (size_t)H);
+    ab_nn_linear_bwd(ws->pp[4], g, H, p->reg_w, 1, ws->dout, GRAD(p->reg_w), GRAD(p->reg_b), d0);
+    /* pp4 = leaky(pp3) */
+    memset(d1, 0, sizeof(float) * (size_t)g * (size_t)H);
+    ab_nn_leaky_bwd(ws->pp[4], d0, (size_t)g * (size_t)H, p->cfg.reg_slope, d1);
+    /* pp3 = pp2 W3^T + b3 */
+    memset(d0, 0, sizeof(float) * (size_t)g * (size_t)H);
+    ab_nn_linear_bwd(ws->pp[2], g, H, p->pp_w[3], H, d1, GRAD(p->pp_w[3]), GRAD(p->pp_b[3]), d0);
+    /* pp2 = relu(pp1) W2^T + b2 (pp[1] holds the ReLU output) */
+    memset(d1, 0, sizeof(float) * (size_t)g * (size_t)H);
+    ab_nn_linear_bwd(ws->pp[1], g, H, p->pp_w[2], H, d0, GRAD(p->pp_w[2]), GRAD(p->pp_b[2]), d1);
+    memset(d0, 0, sizeof(float) * (size_t)g * (size_t)H);
+    ab_nn_leaky_bwd(ws->pp[1], d1, (size_t)g * (size_t)H, 0.0f, d0);
+    /* pp1 = pp0 W1^T + b1 */
+    memset(d1, 0, sizeof(float) * (size_t)g * (size_t)H);
+    ab_nn_linear_bwd(ws->pp[0], g, H, p->pp_w[1], H, d0, GRAD(p->pp_w[1]), GRAD(p->pp_b[1]), d1);
+    /* pp0 = hgL W0^T + b0 */
+    memset(ws->dhg, 0, sizeof(float) * (size_t)g * (size_t)H);
+    ab_nn_linear_bwd(ws->hg[L], g, H, p->pp_w[0], H, d1, GRAD(p->pp_w[0]), GRAD(p->pp_b[0]),
+                     ws->dhg);
+    ab_nn_pool_bwd(ws->dhg, H, ws->graph_ptr, g, p->cfg.aggr_mean, ws->dh[L]);
+}
+
+static void fe_backward(struct ab_predictor *p, struct ab_pred_ws *ws)
+{
+    const int n = ws->n, F = p->n_fe;
+    float *emb = ws->fe_emb;
+    memset(ws->dh0pre, 0, sizeof(float) * (size_t)n * (size_t)F);
+    ab_nn_abs_bwd(ws->h0pre, ws->dh[0], (size_t)n * (size_t)F, ws->dh0pre);
+    for (int f = 0; f < F; f++) {
+        struct ab_pred_fe *fe = &p->fe[f];
+        float *dcol = ws->dtmp; /* [n] */
+        for (int i = 0; i < n; i++) dcol[i] = ws->dh0pre[(size_t)i * (size_t)F + (size_t)f];
+        if (fe->card > 0) {
+            float *demb = ws->dfe;
+            memset(demb, 0, sizeof(float) * (size_t)n * (size_t)fe->dim);
+            ab_nn_linear_bwd(emb, n, fe->dim, fe->w, 1, dcol, GRAD(fe->w), GRAD(fe->b), demb);
+            ab_nn_embedding_bwd(ws->cat_idx + (size_t)f * (size_t)n, n, fe->dim, demb,
+                                GRAD(fe->embed));
+            emb += (size_t)fe->dim * (size_t)n;
+        } else {
+            float *hid = ws->fe_hid + (size_t)f * 3 * (size_t)n, *dhid = ws->dfe;
+            memset(dhid, 0, sizeof(float) * (size_t)n * 3);
+            ab_nn_linear_bwd(hid, n, 3, fe->w1, 1, dcol, GRAD(fe->w1), GRAD(fe->b1), dhid);
+            ab_nn_linear_bwd(ws->fe_in + (size_t)f * (size_t)n, n, 1, fe->w0, 3, dhid,
+                             GRAD(fe->w0), GRAD(fe->b0), NULL);
+        }
+    }
+}
+
+double ab_pred_loss_backward(struct ab_predictor *p, struct ab_pred_ws *ws, const float *y,
+                             double *mse, double *rank)
+{
+    const int H = p->cfg.hidden, L = p->cfg.layers, n = ws->n;
+    memset(p->grads, 0, sizeof(float) * p->n_params);
+    memset(ws->dh[0], 0, sizeof(float) * (size_t)n * (size_t)p->n_fe);
+    for (int l = 1; l <= L; l++) memset(ws->dh[l], 0, sizeof(float) * (size_t)n * (size_t)H);
+    /* the rank terms push gradient into dh[l] for every hop */
+    double loss = loss_terms(p, ws, y, 1, mse, rank);
+    head_backward(p, ws);
+    for (int l = L - 1; l >= 0; l--) {
+        struct ab_pred_layer *ly = &p->layer[l];
+        size_t nh = (size_t)n * (size_t)H;
+        /* h[l+1] = act(bn(conv(h[l]))) (+ h[l] for l > 0) */
+        if (p->cfg.residual && l > 0) ab_nn_add_to(ws->dh[l + 1], nh, ws->dh[l]);
+        memset(ws->dtmp, 0, sizeof(float) * nh);
+        ab_nn_leaky_bwd(ws->act[l], ws->dh[l + 1], nh, p->cfg.gnn_slope, ws->dtmp);
+        memset(ws->dz, 0, sizeof(float) * nh);
+        ab_nn_bn_bwd(&ws->bn[l], n, H, ly->bn_gamma, ws->dtmp, GRAD(ly->bn_gamma),
+                     GRAD(ly->bn_beta), ws->dz);
+        if (p->cfg.gnn == AB_GNN_GATV2) {
+            struct ab_nn_gat_params gp = {ly->w, ly->b, ly->att, ly->bias};
+            struct ab_nn_gat_grads gg = {GRAD(ly->w), GRAD(ly->b), GRAD(ly->att), GRAD(ly->bias)};
+            ab_nn_gatv2_bwd(&ws->gr, ws->h[l], ly->in, H, &gp, &ws->gat[l], ws->dz, &gg, ws->dh[l],
+                            ws->scratch);
+        } else {
+            struct ab_nn_gconv_params cp = {ly->w_rel, ly->b_rel, ly->w_root};
+            struct ab_nn_gconv_grads cg = {GRAD(ly->w_rel), GRAD(ly->b_rel), GRAD(ly->w_root)};
+            ab_nn_graphconv_bwd(&ws->gr, ws->h[l], ly->in, H, &cp, ws->agg[l], ws->dz, &cg,
+                                ws->dh[l], ws->scratch);
+        }
+    }
+    fe_backward(p, ws);
+    return loss;
+#undef GRAD
+}
+
+/* ---------------------------------------------------------------------- */
+/* batched evaluation                                                      */
+
+ab_status ab_pred_eval_archs(struct ab_predictor *p, const struct ab_arch *archs, long n,
+                             int batch, float *out, float *hops, double *node_norms)
+{
+    ab_status rc = AB_OK;
+    struct ab_pred_ws *ws = NULL;
+    struct ab_graph_batch *b = NULL;
+    const int L = p->cfg.layers;
+    if (node_norms) memset(node_norms, 0, sizeof(double) * 3 * (size_t)(L + 1));
+    AB_CALL(ab_pred_ws_create(p, &ws));
+    AB_CALL(ab_graph_batch_create(p->n_fe, &b));
+    for (long s = 0; s < n; s += batch) {
+        long e = s + batch < n ? s + batch : n;
+        ab_graph_batch_clear(b);
+        for (long i = s; i < e; i++) AB_CALL(ab_graph_batch_add_arch(b, p->space, &archs[i]));
+        AB_CALL(ab_pred_forward(p, ws, b, 0));
+        if (out) memcpy(out + s, ws->out, sizeof(float) * (size_t)(e - s));
+        for (int l = 0; hops && l <= L; l++)
+            memcpy(hops + (size_t)l * (size_t)n + (size_t)s, ws->norm[l],
+                   sizeof(float) * (size_t)(e - s));
+        for (int l = 0; node_norms && l <= L; l++) {
+            int w = l == 0 ? p->n_fe : p->cfg.hidden;
+            for (int v = 0; v < ws->n; v++) {
+                const float *row = ws->h[l] + (size_t)v * (size_t)w;
+                double nv = 0;
+                for (int k = 0; k < w; k++) nv += fabsf(row[k]);
+                node_norms[3 * l] += nv;
+                node_norms[3 * l + 1] += nv * nv;
+                node_norms[3 * l + 2] += 1;
+            }
+        }
+    }
+cleanup:
+    ab_graph_batch_destroy(&b);
+    ab_pred_ws_destroy(&ws);
+    return rc;
+}

@@ -1,0 +1,469 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * This file implements `autobuild train`, `autobuild predict` and
+ * `autobuild explain`: training an AutoBuild predictor on a labelled
+ * dataset, predicting architectures with any predictor checkpoint, and
+ * reading the FE-MLP's feature importance out of one.
+ */
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "data/dataset.h"
+#include "predictor/checkpoint.h"
+#include "predictor/train.h"
+#include "util/fsutil.h"
+#include "util/log.h"
+
+#define UNKNOWN_OPTION()                                                       \
+    do {                                                                       \
+        rc = ab_cli_usage(argv[0], "unknown option or missing value");         \
+        goto cleanup;                                                          \
+    } while (0)
+
+static ab_status parse_double(const char *opt, const char *s, double lo, double hi, double *out)
+{
+    char *end;
+    double v = strtod(s, &end);
+    if (!*s || *end || !(v >= lo && v <= hi))
+        return ab_err_set(AB_ERR_INPUT, "%s: expected a number in [%g, %g], got '%.64s'", opt, lo,
+                          hi, s);
+    *out = v;
+    return AB_OK;
+}
+
+static void print_json_double(double v)
+{
+    if (isfinite(v)) printf("%.10g", v);
+    else printf("null");
+}
+
+/* ---------------------------------------------------------------------- */
+/* FE-MLP importance                                                       */
+
+/* Score of one categorical value: |Linear(embed[v])|; of a numeric value x:
+ * |Linear(Linear(x))|. */
+static double fe_score(const struct ab_predictor *p, int f, double x)
+{
+    const struct ab_pred_fe *fe = &p->fe[f];
+    if (fe->card > 0) {
+        int v = (int)x;
+        double s = fe->b[0];
+        for (int k = 0; k < fe->dim; k++) s += (double)fe->w[k] * fe->embed[v * fe->dim + k];
+        return fabs(s);
+    }
+    double s = fe->b1[0];
+    for (int k = 0; k < 3; k++) s += (double)fe->w1[k] * ((double)fe->w0[k] * x + fe->b0[k]);
+    return fabs(s);
+}
+
+/* Human label of value v of feature f. */
+static void fe_label(const struct ab_space *sp, int f, int v, char *buf, size_t cap)
+{
+    const char *name = sp->features[f].name;
+    int ofa = sp->kind == AB_SPACE_OFA_MBV3 || sp->kind == AB_SPACE_OFA_PN;
+    if (!strcmp(name, "stage")) snprintf(buf, cap, "stage %d", v + 1);
+    else if (!strcmp(name, "layer")) snprintf(buf, cap, "layer %d", v + 1);
+    else if (ofa && !strcmp(name, "family")) snprintf(buf, cap, "mbconv%d", v + 2);
+    else if (ofa && !strcmp(name, "expansion")) snprintf(buf, cap, "e%d", v == 0 ? 3 : v == 1 ? 4 : 6);
+    else if (ofa && !strcmp(name, "kernel")) snprintf(buf, cap, "k%d", 3 + 2 * v);
+    else if (!ofa && !strcmp(name, "choice")) {
+        size_t len = 0;
+        buf[0] = '\0';
+        for (int s = 0; s < sp->n_stages && len + 2 < cap; s++) {
+            if (v >= sp->stages[s].n_choices) continue;
+            const char *c = sp->stages[s].choices[v].name;
+            if (strstr(buf, c)) continue;
+            len += (size_t)snprintf(buf + len, cap - len, "%s%s", len ? "/" : "", c);
+        }
+    } else {
+        for (int a = 0; a < sp->n_attrs; a++)
+            if (!strcmp(sp->attrs[a].name, name) && !sp->attrs[a].numeric && v < sp->attrs[a].n_values) {
+                snprintf(buf, cap, "%s", sp->attrs[a].values[v]);
+                return;
+            }
+        snprintf(buf, cap, "%d", v);
+    }
+}
+
+/* The numeric feature's input for a resolution (seqgraph.h's encoding). */
+static double res_input(const struct ab_space *sp, int r)
+{
+    if (sp->kind == AB_SPACE_OFA_MBV3 || sp->kind == AB_SPACE_OFA_PN) return (r - 192) / 32.0;
+    int lo = sp->resolutions[0], hi = sp->resolutions[sp->n_resolutions - 1];
+    return (double)(r - lo) / (hi - lo > 1 ? hi - lo : 1);
+}
+
+static void print_importance(const struct ab_predictor *p, int json)
+{
+    const struct ab_space *sp = p->space;
+    char label[256];
+    if (json) printf("\"importance\":{");
+    else printf("FE-MLP importance (0-hop score of each feature value; higher = matters more):\n");
+    for (int f = 0; f < p->n_fe; f++) {
+        const struct ab_feature *ft = &sp->features[f];
+        if (json) printf("%s\"%s\":{", f ? "," : "", ft->name);
+        else printf("  %s:\n", ft->name);
+        int first = 1;
+        if (ft->cardinality > 0) {
+            int n = ft->cardinality;
+            /* OFA: only the stages and layers the space has */
+            if (!strcmp(ft->name, "stage") && n > sp->n_stages) n = sp->n_stages;
+            for (int v = 0; v < n; v++) {
+                fe_label(sp, f, v, label, sizeof label);
+                double s = fe_score(p, f, v);
+                if (json) printf("%s\"%s\":%.6g", first ? "" : ",", label, s);
+                else printf("    %-24s %.4f\n", label, s);
+                first = 0;
+            }
+        } else if (sp->n_resolutions > 0 && !strcmp(ft->name, "resolution")) {
+            for (int i = 0; i < sp->n_resolutions; i += (sp->n_resolutions > 8 ? 4 : 1)) {
+                int r = sp->resolutions[i];
+                snprintf(label, sizeof label, "%d", r);
+                double s = fe_score(p, f, res_input(sp, r));
+                if (json) printf("%s\"%s\":%.6g", first ? "" : ",", label, s);
+                else printf("    %-24s %.4f\n", label, s);
+                first = 0;
+            }
+        } else {
+            /* a numeric attribute: the values the space's choices take */
+            for (int a = 0; a < sp->n_attrs; a++) {
+                if (strcmp(sp->attrs[a].name, ft->name)) continue;
+                double seen[64];
+                int ns = 0;
+                for (int s = 0; s < sp->n_stages; s++)
+                    for (int c = 0; c < sp->stages[s].n_choices && ns < 64; c++) {
+                        double v = sp->stages[s].choices[c].attr[a];
+                        int dup = 0;
+                        for (int k = 0; k < ns; k++) dup |= seen[k] == v;
+                        if (!dup) seen[ns++] = v;
+                    }
+                for (int k = 0; k < ns; k++) {
+                    snprintf(label, sizeof label, "%g", seen[k]);
+                    double s = fe_score(p, f, seen[k]);
+                    if (json) printf("%s\"%s\":%.6g", first ? "" : ",", label, s);
+                    else printf("    %-24s %.4f\n", label, s);
+                    first = 0;
+                }
+            }
+        }
+        if (json) printf("}");
+    }
+    if (json) printf("}");
+}
+
+static void print_metrics(const struct ab_predictor *p, int json)
+{
+    const int L = p->cfg.layers;
+    if (json) {
+        printf("\"test_srcc\":");
+        print_json_double(p->test_srcc);
+        printf(",\"hop_srcc\":[");
+        for (int l = 0; l <= L; l++) {
+            printf(l ? "," : "");
+            print_json_double(p->hop_srcc[l]);
+        }
+        printf("],\"mae\":");
+        print_json_double(p->test_mae);
+        printf(",\"mape\":");
+        print_json_double(p->test_mape);
+        printf(",\"seconds\":%.3f,\"epochs\":%ld", p->seconds, p->epochs);
+        return;
+    }
+    printf("target %s; test SRCC %.4f, MAE %.6g, MAPE %.4f%%\n", p->target ? p->target : "?",
+           p->test_srcc, p->test_mae, 100 * p->test_mape);
+    printf("SRCC of ||h_G||_1 per hop:");
+    for (int l = 0; l <= L; l++) printf("  %d: %.4f", l, p->hop_srcc[l]);
+    printf("\nhop moments (node-embedding L1 norms, mean/std):");
+    for (int l = 0; l <= L; l++) printf("  %d: %.3g/%.3g", l, p->hop_mean[l], p->hop_std[l]);
+    printf("\n");
+}
+
+/* ---------------------------------------------------------------------- */
+/* train                                                                   */
+
+static const char train_help[] =
+    "usage: autobuild train --data D.h5 --target EQUATION --out P.h5 [options]\n"
+    "\n"
+    "Trains an AutoBuild predictor (FE-MLP + GNN, METHOD.md sections 2-3) on a\n"
+    "labelled dataset: seeded 90/10 split, targets standardised, loss = MSE +\n"
+    "lambda x mean over hops of (1 - soft Spearman(y, ||h_G||_1)). Prints progress,\n"
+    "then the test SRCC of the prediction and of ||h_G||_1 at every hop, MAE and\n"
+    "MAPE in label units, and the FE-MLP importance of every feature value; saves\n"
+    "the checkpoint (hdf5-schemas/predictor.md) with hop and stage moments.\n"
+    "\n"
+    "  --target EQ       label equation over the dataset's metrics, e.g. acc,\n"
+    "                    'acc*100/latency_gpu' (see 'autobuild data info --help')\n"
+    "  --epochs N        200            --batch N        128\n"
+    "  --lr X            1e-4           --wd X           1e-5 (AdamW)\n"
+    "  --lambda X        1 (0: plain MSE predictor)\n"
+    "  --seed S          1 (split, initialisation, shuffling)\n"
+    "  --threads T       BLAS threads (default: OpenBLAS's choice)\n"
+    "  --gnn G           gatv2 (default) or graphconv\n"
+    "  --hidden H        32             --layers L       4\n"
+    "  --aggr A          mean (default) or sum\n"
+    "  --activ A         relu (default) or leaky_relu (slope 0.01)\n"
+    "  --json            print one final JSON line: test_srcc, hop_srcc, mae, mape,\n"
+    "                    seconds, epochs\n";
+
+ab_status ab_cmd_train(int argc, char **argv, struct ab_runtime *rt)
+{
+    static const struct option opts[] = {
+        {"data", required_argument, NULL, 'd'},   {"target", required_argument, NULL, 't'},
+        {"out", required_argument, NULL, 'o'},    {"epochs", required_argument, NULL, 'e'},
+        {"batch", required_argument, NULL, 'b'},  {"lr", required_argument, NULL, 'l'},
+        {"wd", required_argument, NULL, 'w'},     {"lambda", required_argument, NULL, 'L'},
+        {"seed", required_argument, NULL, 's'},   {"threads", required_argument, NULL, 'T'},
+        {"gnn", required_argument, NULL, 'g'},    {"hidden", required_argument, NULL, 'H'},
+        {"layers", required_argument, NULL, 'n'}, {"aggr", required_argument, NULL, 'a'},
+        {"activ", required_argument, NULL, 'A'},  {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},         {0, 0, 0, 0}};
+    ab_status rc = AB_OK;
+    struct ab_dataset *d = NULL;
+    struct ab_predictor *p = NULL;
+    struct ab_pred_config cfg;
+    struct ab_train_opts o;
+    const char *data = NULL, *target = NULL, *out = NULL;
+    int json = 0, c;
+    long v;
+    ab_train_opts_default(&o);
+    ab_pred_config_default(NULL, &cfg);
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd': data = optarg; break;
+        case 't': target = optarg; break;
+        case 'o': out = optarg; break;
+        case 'e': AB_CALL(ab_cli_int("--epochs", optarg, 0, 1000000, &o.epochs)); break;
+        case 'b': AB_CALL(ab_cli_int("--batch", optarg, 2, 1000000, &v)); o.batch = (int)v; break;
+        case 'l': AB_CALL(parse_double("--lr", optarg, 1e-12, 10, &o.lr)); break;
+        case 'w': AB_CALL(parse_double("--wd", optarg, 0, 10, &o.wd)); break;
+        case 'L': AB_CALL(parse_double("--lambda", optarg, 0, 1000, &cfg.lambda)); break;
+        case 's': AB_CALL(ab_cli_int("--seed", optarg, 0, 0x7fffffffffffffffL, &v));
+                  o.seed = (unsigned long long)v; break;
+        case 'T': AB_CALL(ab_cli_int("--threads", optarg, 1, 1024, &v)); o.threads = (int)v; break;
+        case 'g':
+            if (!strcmp(optarg, "gatv2")) cfg.gnn = AB_GNN_GATV2;
+            else if (!strcmp(optarg, "graphconv")) cfg.gnn = AB_GNN_GRAPHCONV;
+            else AB_FAIL(AB_ERR_INPUT, "--gnn: expected gatv2 or graphconv, got '%s'", optarg);
+            break;
+        case 'H': AB_CALL(ab_cli_int("--hidden", optarg, 1, 4096, &v)); cfg.hidden = (int)v; break;
+        case 'n': AB_CALL(ab_cli_int("--layers", optarg, 1, AB_PRED_MAX_LAYERS, &v));
+                  cfg.layers = (int)v; break;
+        case 'a':
+            AB_CHECK(!strcmp(optarg, "mean") || !strcmp(optarg, "sum"), AB_ERR_INPUT,
+                     "--aggr: expected mean or sum, got '%s'", optarg);
+            cfg.aggr_mean = !strcmp(optarg, "mean");
+            break;
+        case 'A':
+            AB_CHECK(!strcmp(optarg, "relu") || !strcmp(optarg, "leaky_relu"), AB_ERR_INPUT,
+                     "--activ: expected relu or leaky_relu, got '%s'", optarg);
+            cfg.gnn_slope = cfg.reg_slope = !strcmp(optarg, "relu") ? 0.0f : 0.01f;
+            break;
+        case 'j': json = 1; break;
+        case 'h': fputs(train_help, stdout); goto cleanup;
+        default: UNKNOWN_OPTION();
+        }
+    }
+    if (!data || !target || !out || optind != argc) {
+        rc = ab_cli_usage(argv[0], "--data, --target and --out are required");
+        goto cleanup;
+    }
+    AB_CALL(ab_dataset_read(data, &d));
+    if (ab_train_predictor(d, target, &cfg, &o, &p) != AB_OK) {
+        rc = ab_err_prefix("%s", data);
+        goto cleanup;
+    }
+    AB_CALL(ab_predictor_save(p, out));
+    if (json) {
+        printf("{\"predictor\":\"%s\",\"target\":", out);
+        putchar('"');
+        for (const char *q = target; *q; q++) {
+            if (*q == '"' || *q == '\\') putchar('\\');
+            if ((unsigned char)*q >= 0x20) putchar(*q);
+        }
+        printf("\",");
+        print_metrics(p, 1);
+        printf(",");
+        print_importance(p, 1);
+        printf("}\n");
+    } else {
+        print_metrics(p, 0);
+        print_importance(p, 0);
+        AB_LOG_I("saved the predictor to %s (%.1f s of training)", out, p->seconds);
+    }
+cleanup:
+    ab_predictor_destroy(&p);
+    ab_dataset_destroy(&d);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------- */
+/* predict                                                                 */
+
+static const char predict_help[] =
+    "usage: autobuild predict --predictor P.h5 --archs A.jsonl [--json] [--hops]\n"
+    "\n"
+    "Predicts the target of every architecture in A.jsonl (one canonical JSON\n"
+    "object per line, e.g. from 'data sample') with a predictor checkpoint: one\n"
+    "trained by 'autobuild train' or converted from the authors' PyTorch files\n"
+    "(tools/convert_torch_predictor.py). Output is in input order, in label\n"
+    "units: 'PREDICTION<TAB>ARCH' lines, or with --json one object per line with\n"
+    "\"arch\" and \"prediction\" (and \"hop_norms\", the L1 norm of the graph\n"
+    "embedding at every hop, with --hops).\n";
+
+static ab_status read_archs(const struct ab_space *sp, const char *path, struct ab_arch **out,
+                            long *n_out)
+{
+    ab_status rc = AB_OK;
+    char *text = NULL;
+    struct ab_arch *archs = NULL;
+    long n = 0, cap = 0, line = 0;
+    *out = NULL;
+    *n_out = 0;
+    AB_CALL(ab_fs_read_all(path, (size_t)1 << 32, &text, NULL));
+    for (char *q = text, *nl; q && *q; q = nl ? nl + 1 : NULL) {
+        nl = strchr(q, '\n');
+        if (nl) *nl = '\0';
+        line++;
+        if (strspn(q, " \t\r") == strlen(q)) continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 1024;
+            struct ab_arch *na = realloc(archs, sizeof *na * (size_t)cap);
+            AB_CHECK_ALLOC(na);
+            archs = na;
+        }
+        if (ab_arch_parse_json(sp, q, &archs[n]) != AB_OK) {
+            rc = ab_err_prefix("%s: line %ld", path, line);
+            goto cleanup;
+        }
+        n++;
+    }
+    AB_CHECK(n > 0, AB_ERR_INPUT, "%s: no architectures (one JSON object per line)", path);
+    *out = archs;
+    *n_out = n;
+    archs = NULL;
+cleanup:
+    free(archs);
+    free(text);
+    return rc;
+}
+
+ab_status ab_cmd_predict(int argc, char **argv, struct ab_runtime *rt)
+{
+    static const struct option opts[] = {{"predictor", required_argument, NULL, 'p'},
+                                         {"archs", required_argument, NULL, 'a'},
+                                         {"json", no_argument, NULL, 'j'},
+                                         {"hops", no_argument, NULL, 'H'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {0, 0, 0, 0}};
+    ab_status rc = AB_OK;
+    struct ab_predictor *p = NULL;
+    struct ab_arch *archs = NULL;
+    float *out = NULL, *hops = NULL;
+    const char *pred = NULL, *in = NULL;
+    int json = 0, with_hops = 0, c;
+    long n = 0;
+    char buf[4096];
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'p': pred = optarg; break;
+        case 'a': in = optarg; break;
+        case 'j': json = 1; break;
+        case 'H': with_hops = 1; break;
+        case 'h': fputs(predict_help, stdout); goto cleanup;
+        default: UNKNOWN_OPTION();
+        }
+    }
+    if (!pred || !in || optind != argc) {
+        rc = ab_cli_usage(argv[0], "--predictor and --archs are required");
+        goto cleanup;
+    }
+    AB_CALL(ab_predictor_load(pred, &p));
+    if (read_archs(p->space, in, &archs, &n) != AB_OK) {
+        rc = ab_err_prefix("predictor %s is for space '%s'", pred, p->space->name);
+        goto cleanup;
+    }
+    const int L = p->cfg.layers;
+    out = malloc(sizeof *out * (size_t)n);
+    hops = with_hops ? malloc(sizeof *hops * (size_t)n * (size_t)(L + 1)) : NULL;
+    AB_CHECK(out && (hops || !with_hops), AB_ERR_NOMEM, "out of memory");
+    AB_CALL(ab_pred_eval_archs(p, archs, n, 1024, out, hops, NULL));
+    for (long i = 0; i < n; i++) {
+        double y = (double)out[i] * p->label_std + p->label_mean;
+        ab_arch_format_json(p->space, &archs[i], buf, sizeof buf);
+        if (json) {
+            printf("{\"arch\":%s,\"prediction\":%.9g", buf, y);
+            if (hops) {
+                printf(",\"hop_norms\":[");
+                for (int l = 0; l <= L; l++)
+                    printf("%s%.9g", l ? "," : "", hops[(size_t)l * (size_t)n + (size_t)i]);
+                printf("]");
+            }
+            printf("}\n");
+        } else {
+            printf("%.9g\t%s\n", y, buf);
+        }
+    }
+cleanup:
+    free(out);
+    free(hops);
+    free(archs);
+    ab_predictor_destroy(&p);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------- */
+/* explain                                                                 */
+
+static const char explain_help[] =
+    "usage: autobuild explain P.h5 [--json]\n"
+    "\n"
+    "Reads what a predictor learned: its target and test metrics (SRCC of the\n"
+    "prediction and of ||h_G||_1 at every hop, MAE, MAPE) and the FE-MLP\n"
+    "importance of every value of every node-feature category. Because the\n"
+    "FE-MLP maps each category to its own scalar, these scores say directly which\n"
+    "stages, layers, kernel sizes, expansion ratios and resolutions drive the\n"
+    "target (the paper's Fig. 3 and Table 3).\n";
+
+ab_status ab_cmd_explain(int argc, char **argv, struct ab_runtime *rt)
+{
+    static const struct option opts[] = {
+        {"json", no_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'}, {0, 0, 0, 0}};
+    ab_status rc = AB_OK;
+    struct ab_predictor *p = NULL;
+    int json = 0, c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'j': json = 1; break;
+        case 'h': fputs(explain_help, stdout); goto cleanup;
+        default: UNKNOWN_OPTION();
+        }
+    }
+    if (optind != argc - 1) {
+        rc = ab_cli_usage(argv[0], "expected one predictor file");
+        goto cleanup;
+    }
+    AB_CALL(ab_predictor_load(argv[optind], &p));
+    if (json) {
+        printf("{\"predictor\":\"%s\",\"space\":\"%s\",", argv[optind], p->space->name);
+        print_metrics(p, 1);
+        printf(",");
+        print_importance(p, 1);
+        printf("}\n");
+    } else {
+        printf("%s: %s predictor (%s, hidden %d, %d layers) of space %s\n", argv[optind],
+               p->cfg.gnn == AB_GNN_GATV2 ? "GATv2" : "GraphConv", p->cfg.aggr_mean ? "mean" : "sum",
+               p->cfg.hidden, p->cfg.layers, p->space->name);
+        print_metrics(p, 0);
+        print_importance(p, 0);
+    }
+cleanup:
+    ab_predictor_destroy(&p);
+    return rc;
+}
