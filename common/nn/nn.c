@@ -109,6 +109,52 @@ void ab_nn_embedding_bwd(const int *idx, int n, int d, const float *dy, float *d
 
 #define BN_MAX_C AB_NN_MAX_CHANNELS
 
+void ab_nn_bn_sum(const float *x, int n, int c, double *sum)
+{
+    for (int i = 0; i < n; i++) {
+        const float *row = x + (size_t)i * (size_t)c;
+        for (int k = 0; k < c; k++) sum[k] += row[k];
+    }
+}
+
+void ab_nn_bn_sqdev(const float *x, int n, int c, const double *mean, double *sq)
+{
+    for (int i = 0; i < n; i++) {
+        const float *row = x + (size_t)i * (size_t)c;
+        for (int k = 0; k < c; k++) {
+            double d = row[k] - mean[k];
+            sq[k] += d * d;
+        }
+    }
+}
+
+void ab_nn_bn_finish(const double *mean, const double *sq, int n_total, int c, float momentum,
+                     float eps, float *running_mean, float *running_var, float *inv_std)
+{
+    for (int k = 0; k < c; k++) {
+        double biased = sq[k] / n_total;
+        inv_std[k] = (float)(1.0 / sqrt(biased + eps));
+        running_mean[k] = (1.0f - momentum) * running_mean[k] + momentum * (float)mean[k];
+        double unbiased = n_total > 1 ? sq[k] / (n_total - 1) : biased;
+        running_var[k] = (1.0f - momentum) * running_var[k] + momentum * (float)unbiased;
+    }
+}
+
+void ab_nn_bn_apply(const float *x, int n, int c, const double *mean, const float *inv_std,
+                    const float *gamma, const float *beta, float *xhat, float *y)
+{
+    float m[BN_MAX_C];
+    for (int k = 0; k < c; k++) m[k] = (float)mean[k];
+    for (int i = 0; i < n; i++) {
+        const float *row = x + (size_t)i * (size_t)c;
+        float *xh = xhat + (size_t)i * (size_t)c, *yr = y + (size_t)i * (size_t)c;
+        for (int k = 0; k < c; k++) {
+            xh[k] = (row[k] - m[k]) * inv_std[k];
+            yr[k] = gamma[k] * xh[k] + beta[k];
+        }
+    }
+}
+
 void ab_nn_bn_fwd(const float *x, int n, int c, const float *gamma, const float *beta,
                   float *running_mean, float *running_var, float momentum, float eps,
                   struct ab_nn_bn_cache *cache, float *y)
@@ -126,34 +172,42 @@ void ab_nn_bn_fwd(const float *x, int n, int c, const float *gamma, const float 
         }
         return;
     }
-    double mean[BN_MAX_C], var[BN_MAX_C];
-    for (int k = 0; k < c; k++) mean[k] = var[k] = 0.0;
-    for (int i = 0; i < n; i++) {
-        const float *row = x + (size_t)i * (size_t)c;
-        for (int k = 0; k < c; k++) mean[k] += row[k];
-    }
+    double mean[BN_MAX_C], sq[BN_MAX_C];
+    for (int k = 0; k < c; k++) mean[k] = sq[k] = 0.0;
+    ab_nn_bn_sum(x, n, c, mean);
     for (int k = 0; k < c; k++) mean[k] /= n;
+    ab_nn_bn_sqdev(x, n, c, mean, sq);
+    ab_nn_bn_finish(mean, sq, n, c, momentum, eps, running_mean, running_var, cache->inv_std);
+    ab_nn_bn_apply(x, n, c, mean, cache->inv_std, gamma, beta, cache->xhat, y);
+}
+
+void ab_nn_bn_bwd_sums(const float *dy, const float *xhat, int n, int c, double *sum_dy,
+                       double *sum_dy_xhat)
+{
     for (int i = 0; i < n; i++) {
-        const float *row = x + (size_t)i * (size_t)c;
+        const float *g = dy + (size_t)i * (size_t)c, *xh = xhat + (size_t)i * (size_t)c;
         for (int k = 0; k < c; k++) {
-            double d = row[k] - mean[k];
-            var[k] += d * d;
+            sum_dy[k] += g[k];
+            sum_dy_xhat[k] += (double)g[k] * xh[k];
         }
     }
+}
+
+void ab_nn_bn_bwd_apply(const float *dy, const float *xhat, int n, int c, const float *gamma,
+                        const float *inv_std, const double *sum_dy, const double *sum_dy_xhat,
+                        int n_total, float *dx)
+{
+    float a[BN_MAX_C], mb[BN_MAX_C], mc[BN_MAX_C];
     for (int k = 0; k < c; k++) {
-        double biased = var[k] / n;
-        cache->inv_std[k] = (float)(1.0 / sqrt(biased + eps));
-        running_mean[k] = (1.0f - momentum) * running_mean[k] + momentum * (float)mean[k];
-        double unbiased = n > 1 ? var[k] / (n - 1) : biased;
-        running_var[k] = (1.0f - momentum) * running_var[k] + momentum * (float)unbiased;
+        a[k] = gamma[k] * inv_std[k];
+        mb[k] = (float)(sum_dy[k] / n_total);
+        mc[k] = (float)(sum_dy_xhat[k] / n_total);
     }
+    /* dx = gamma inv_std (dy - mean(dy) - xhat mean(dy xhat)) */
     for (int i = 0; i < n; i++) {
-        const float *row = x + (size_t)i * (size_t)c;
-        float *xh = cache->xhat + (size_t)i * (size_t)c, *yr = y + (size_t)i * (size_t)c;
-        for (int k = 0; k < c; k++) {
-            xh[k] = (float)(row[k] - mean[k]) * cache->inv_std[k];
-            yr[k] = gamma[k] * xh[k] + beta[k];
-        }
+        const float *g = dy + (size_t)i * (size_t)c, *xh = xhat + (size_t)i * (size_t)c;
+        float *d = dx + (size_t)i * (size_t)c;
+        for (int k = 0; k < c; k++) d[k] += a[k] * (g[k] - mb[k] - xh[k] * mc[k]);
     }
 }
 
@@ -162,29 +216,12 @@ void ab_nn_bn_bwd(const struct ab_nn_bn_cache *cache, int n, int c, const float 
 {
     double sum_dy[BN_MAX_C], sum_dy_xh[BN_MAX_C];
     for (int k = 0; k < c; k++) sum_dy[k] = sum_dy_xh[k] = 0.0;
-    for (int i = 0; i < n; i++) {
-        const float *g = dy + (size_t)i * (size_t)c, *xh = cache->xhat + (size_t)i * (size_t)c;
-        for (int k = 0; k < c; k++) {
-            sum_dy[k] += g[k];
-            sum_dy_xh[k] += (double)g[k] * xh[k];
-        }
-    }
+    ab_nn_bn_bwd_sums(dy, cache->xhat, n, c, sum_dy, sum_dy_xh);
     for (int k = 0; k < c; k++) {
         dgamma[k] += (float)sum_dy_xh[k];
         dbeta[k] += (float)sum_dy[k];
     }
-    float a[BN_MAX_C], mb[BN_MAX_C], mc[BN_MAX_C];
-    for (int k = 0; k < c; k++) {
-        a[k] = gamma[k] * cache->inv_std[k];
-        mb[k] = (float)(sum_dy[k] / n);
-        mc[k] = (float)(sum_dy_xh[k] / n);
-    }
-    /* dx = gamma inv_std (dy - mean(dy) - xhat mean(dy xhat)) */
-    for (int i = 0; i < n; i++) {
-        const float *g = dy + (size_t)i * (size_t)c, *xh = cache->xhat + (size_t)i * (size_t)c;
-        float *d = dx + (size_t)i * (size_t)c;
-        for (int k = 0; k < c; k++) d[k] += a[k] * (g[k] - mb[k] - xh[k] * mc[k]);
-    }
+    ab_nn_bn_bwd_apply(dy, cache->xhat, n, c, gamma, cache->inv_std, sum_dy, sum_dy_xh, n, dx);
 }
 
 /* ---- pooling and norms ---------------------------------------------------- */
@@ -238,6 +275,26 @@ void ab_nn_l1norm_bwd(const float *x, int n, int c, const float *dy, float *dx)
     }
 }
 
+void ab_nn_l2norm_fwd(const float *x, int n, int c, float *y)
+{
+    for (int i = 0; i < n; i++) {
+        const float *row = x + (size_t)i * (size_t)c;
+        double s = 0.0;
+        for (int k = 0; k < c; k++) s += (double)row[k] * row[k];
+        y[i] = (float)sqrt(s);
+    }
+}
+
+void ab_nn_l2norm_bwd(const float *x, const float *y, int n, int c, const float *dy, float *dx)
+{
+    for (int i = 0; i < n; i++) {
+        if (y[i] <= 0.0f) continue;
+        const float *row = x + (size_t)i * (size_t)c;
+        float *d = dx + (size_t)i * (size_t)c, s = dy[i] / y[i];
+        for (int k = 0; k < c; k++) d[k] += s * row[k];
+    }
+}
+
 /* ---- GATv2 ---------------------------------------------------------------- */
 
 /* Dot products with eight partial sums: the compiler vectorises the lanes,
@@ -271,15 +328,23 @@ static inline float dot8_leaky(const float *att, const float *s, int n)
 void ab_nn_gatv2_fwd(const struct ab_nn_graph *gr, const float *x, int in, int out,
                      const struct ab_nn_gat_params *p, struct ab_nn_gat_cache *cache, float *y)
 {
-    const int n = gr->n_nodes, o2 = 2 * out;
+    ab_nn_gatv2_fwd_range(gr, 0, gr->n_nodes, x, in, out, p, cache, y);
+}
+
+void ab_nn_gatv2_fwd_range(const struct ab_nn_graph *gr, int lo, int hi, const float *x,
+                           int in, int out, const struct ab_nn_gat_params *p,
+                           struct ab_nn_gat_cache *cache, float *y)
+{
+    const int o2 = 2 * out;
     float *xlr = cache->xlr;
-    ab_nn_linear_fwd(x, n, in, p->w, p->b, o2, xlr);
-    for (int i = 0; i < n; i++) {
+    ab_nn_linear_fwd(x + (size_t)lo * (size_t)in, hi - lo, in, p->w, p->b, o2,
+                     xlr + (size_t)lo * (size_t)o2);
+    for (int i = lo; i < hi; i++) {
         const float *xr = xlr + (size_t)i * (size_t)o2 + out;
         float *yi = y + (size_t)i * (size_t)out;
-        int lo = gr->in_ptr[i], hi = gr->in_ptr[i + 1];
+        int e_lo = gr->in_ptr[i], e_hi = gr->in_ptr[i + 1];
         float emax = -INFINITY;
-        for (int e = lo; e < hi; e++) {
+        for (int e = e_lo; e < e_hi; e++) {
             const float *xl = xlr + (size_t)gr->in_src[e] * (size_t)o2;
             float *s = cache->s + (size_t)e * (size_t)out;
             for (int k = 0; k < out; k++) s[k] = xl[k] + xr[k];
@@ -288,12 +353,12 @@ void ab_nn_gatv2_fwd(const struct ab_nn_graph *gr, const float *x, int in, int o
             if (score > emax) emax = score;
         }
         float z = 0.0f;
-        for (int e = lo; e < hi; e++) {
+        for (int e = e_lo; e < e_hi; e++) {
             cache->alpha[e] = expf(cache->alpha[e] - emax);
             z += cache->alpha[e];
         }
         for (int k = 0; k < out; k++) yi[k] = p->bias[k];
-        for (int e = lo; e < hi; e++) {
+        for (int e = e_lo; e < e_hi; e++) {
             float a = cache->alpha[e] /= z;
             const float *xl = xlr + (size_t)gr->in_src[e] * (size_t)o2;
             for (int k = 0; k < out; k++) yi[k] += a * xl[k];
@@ -305,22 +370,30 @@ void ab_nn_gatv2_bwd(const struct ab_nn_graph *gr, const float *x, int in, int o
                      const struct ab_nn_gat_params *p, const struct ab_nn_gat_cache *cache,
                      const float *dy, struct ab_nn_gat_grads *g, float *dx, float *scratch)
 {
-    const int n = gr->n_nodes, o2 = 2 * out;
+    ab_nn_gatv2_bwd_range(gr, 0, gr->n_nodes, x, in, out, p, cache, dy, g, dx, scratch);
+}
+
+void ab_nn_gatv2_bwd_range(const struct ab_nn_graph *gr, int lo, int hi, const float *x,
+                           int in, int out, const struct ab_nn_gat_params *p,
+                           const struct ab_nn_gat_cache *cache, const float *dy,
+                           struct ab_nn_gat_grads *g, float *dx, float *scratch)
+{
+    const int o2 = 2 * out, n = hi - lo;
     const float *xlr = cache->xlr;
-    float *dxlr = scratch; /* [n x 2O] */
-    memset(dxlr, 0, sizeof(float) * (size_t)n * (size_t)o2);
-    colsum_acc(dy, n, out, g->bias);
-    for (int i = 0; i < n; i++) {
+    float *dxlr = scratch; /* [N x 2O], rows [lo, hi) used */
+    memset(dxlr + (size_t)lo * (size_t)o2, 0, sizeof(float) * (size_t)n * (size_t)o2);
+    colsum_acc(dy + (size_t)lo * (size_t)out, n, out, g->bias);
+    for (int i = lo; i < hi; i++) {
         const float *dyi = dy + (size_t)i * (size_t)out;
         float *dxr = dxlr + (size_t)i * (size_t)o2 + out;
-        int lo = gr->in_ptr[i], hi = gr->in_ptr[i + 1];
+        int e_lo = gr->in_ptr[i], e_hi = gr->in_ptr[i + 1];
         float dot = 0.0f;
         /* y_i = sum_e alpha_e xl_j: dxl_j += alpha_e dy_i; dalpha_e = dy_i . xl_j */
-        for (int e = lo; e < hi; e++) {
+        for (int e = e_lo; e < e_hi; e++) {
             const float *xl = xlr + (size_t)gr->in_src[e] * (size_t)o2;
             dot += cache->alpha[e] * dot8(dyi, xl, out);
         }
-        for (int e = lo; e < hi; e++) {
+        for (int e = e_lo; e < e_hi; e++) {
             int j = gr->in_src[e];
             const float *xl = xlr + (size_t)j * (size_t)o2;
             float *dxl = dxlr + (size_t)j * (size_t)o2;
@@ -338,7 +411,8 @@ void ab_nn_gatv2_bwd(const struct ab_nn_graph *gr, const float *x, int in, int o
             }
         }
     }
-    ab_nn_linear_bwd(x, n, in, p->w, o2, dxlr, g->w, g->b, dx);
+    ab_nn_linear_bwd(x + (size_t)lo * (size_t)in, n, in, p->w, o2, dxlr + (size_t)lo * (size_t)o2,
+                     g->w, g->b, dx ? dx + (size_t)lo * (size_t)in : NULL);
 }
 
 /* ---- GraphConv ------------------------------------------------------------ */
@@ -346,8 +420,15 @@ void ab_nn_gatv2_bwd(const struct ab_nn_graph *gr, const float *x, int in, int o
 void ab_nn_graphconv_fwd(const struct ab_nn_graph *gr, const float *x, int in, int out,
                          const struct ab_nn_gconv_params *p, float *agg, float *y)
 {
-    const int n = gr->n_nodes;
-    for (int i = 0; i < n; i++) {
+    ab_nn_graphconv_fwd_range(gr, 0, gr->n_nodes, x, in, out, p, agg, y);
+}
+
+void ab_nn_graphconv_fwd_range(const struct ab_nn_graph *gr, int lo, int hi, const float *x,
+                               int in, int out, const struct ab_nn_gconv_params *p, float *agg,
+                               float *y)
+{
+    const int n = hi - lo;
+    for (int i = lo; i < hi; i++) {
         float *a = agg + (size_t)i * (size_t)in;
         memset(a, 0, sizeof(float) * (size_t)in);
         for (int e = gr->in_ptr[i]; e < gr->in_ptr[i + 1]; e++) {
@@ -355,23 +436,34 @@ void ab_nn_graphconv_fwd(const struct ab_nn_graph *gr, const float *x, int in, i
             for (int k = 0; k < in; k++) a[k] += xj[k];
         }
     }
-    ab_nn_linear_fwd(agg, n, in, p->w_rel, p->b_rel, out, y);
+    ab_nn_linear_fwd(agg + (size_t)lo * (size_t)in, n, in, p->w_rel, p->b_rel, out,
+                     y + (size_t)lo * (size_t)out);
     if (n > 0)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, out, in, 1.0f, x, in, p->w_root,
-                    in, 1.0f, y, out);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, out, in, 1.0f,
+                    x + (size_t)lo * (size_t)in, in, p->w_root, in, 1.0f,
+                    y + (size_t)lo * (size_t)out, out);
 }
 
 void ab_nn_graphconv_bwd(const struct ab_nn_graph *gr, const float *x, int in, int out,
                          const struct ab_nn_gconv_params *p, const float *agg, const float *dy,
                          struct ab_nn_gconv_grads *g, float *dx, float *scratch)
 {
-    const int n = gr->n_nodes;
-    float *dagg = scratch; /* [n x in] */
-    memset(dagg, 0, sizeof(float) * (size_t)n * (size_t)in);
-    ab_nn_linear_bwd(agg, n, in, p->w_rel, out, dy, g->w_rel, g->b_rel, dagg);
-    ab_nn_linear_bwd(x, n, in, p->w_root, out, dy, g->w_root, NULL, dx);
+    ab_nn_graphconv_bwd_range(gr, 0, gr->n_nodes, x, in, out, p, agg, dy, g, dx, scratch);
+}
+
+void ab_nn_graphconv_bwd_range(const struct ab_nn_graph *gr, int lo, int hi, const float *x,
+                               int in, int out, const struct ab_nn_gconv_params *p,
+                               const float *agg, const float *dy, struct ab_nn_gconv_grads *g,
+                               float *dx, float *scratch)
+{
+    const int n = hi - lo;
+    const size_t ri = (size_t)lo * (size_t)in, ro = (size_t)lo * (size_t)out;
+    float *dagg = scratch; /* [N x in], rows [lo, hi) used */
+    memset(dagg + ri, 0, sizeof(float) * (size_t)n * (size_t)in);
+    ab_nn_linear_bwd(agg + ri, n, in, p->w_rel, out, dy + ro, g->w_rel, g->b_rel, dagg + ri);
+    ab_nn_linear_bwd(x + ri, n, in, p->w_root, out, dy + ro, g->w_root, NULL, dx ? dx + ri : NULL);
     if (!dx) return;
-    for (int i = 0; i < n; i++) {
+    for (int i = lo; i < hi; i++) {
         const float *da = dagg + (size_t)i * (size_t)in;
         for (int e = gr->in_ptr[i]; e < gr->in_ptr[i + 1]; e++) {
             float *dxj = dx + (size_t)gr->in_src[e] * (size_t)in;

@@ -81,6 +81,27 @@ void ab_nn_bn_fwd(const float *x, int n, int c, const float *gamma, const float 
 void ab_nn_bn_bwd(const struct ab_nn_bn_cache *cache, int n, int c, const float *gamma,
                   const float *dy, float *dgamma, float *dbeta, float *dx);
 
+/* The same computation in pieces, for batches whose rows are split between
+ * threads (ab_nn_bn_fwd/bwd are these pieces on one range):
+ *   forward:  sum += column sums of x (each part), mean = sum / n_total;
+ *             sq += sum of squared deviations from mean (each part);
+ *             ab_nn_bn_finish (once): inv_std, running statistics;
+ *             ab_nn_bn_apply (each part): xhat, y.
+ *   backward: ab_nn_bn_bwd_sums (each part) into sum_dy, sum_dy_xhat;
+ *             dgamma += sum_dy_xhat, dbeta += sum_dy (once);
+ *             ab_nn_bn_bwd_apply (each part): dx. */
+void ab_nn_bn_sum(const float *x, int n, int c, double *sum);
+void ab_nn_bn_sqdev(const float *x, int n, int c, const double *mean, double *sq);
+void ab_nn_bn_finish(const double *mean, const double *sq, int n_total, int c, float momentum,
+                     float eps, float *running_mean, float *running_var, float *inv_std);
+void ab_nn_bn_apply(const float *x, int n, int c, const double *mean, const float *inv_std,
+                    const float *gamma, const float *beta, float *xhat, float *y);
+void ab_nn_bn_bwd_sums(const float *dy, const float *xhat, int n, int c, double *sum_dy,
+                       double *sum_dy_xhat);
+void ab_nn_bn_bwd_apply(const float *dy, const float *xhat, int n, int c, const float *gamma,
+                        const float *inv_std, const double *sum_dy, const double *sum_dy_xhat,
+                        int n_total, float *dx);
+
 /* ---- graph pooling and norms ---------------------------------------------- */
 
 /* y [G x C]: mean (mean=1) or sum over the nodes of each graph; graph g's
@@ -93,6 +114,12 @@ void ab_nn_pool_bwd(const float *dy, int c, const int *graph_ptr, int g, int mea
 void ab_nn_l1norm_fwd(const float *x, int n, int c, float *y);
 /* dx [N x C] += dy[i] * sign(x[i,k]). */
 void ab_nn_l1norm_bwd(const float *x, int n, int c, const float *dy, float *dx);
+
+/* y [N] = sqrt(sum_k x[i,k]^2) (L2 norm of each row). */
+void ab_nn_l2norm_fwd(const float *x, int n, int c, float *y);
+/* dx [N x C] += dy[i] * x[i,k] / y[i] (0 where y[i] = 0), with y the forward
+ * output. */
+void ab_nn_l2norm_bwd(const float *x, const float *y, int n, int c, const float *dy, float *dx);
 
 /* ---- message passing ------------------------------------------------------ */
 
@@ -136,6 +163,18 @@ void ab_nn_gatv2_bwd(const struct ab_nn_graph *gr, const float *x, int in, int o
                      const struct ab_nn_gat_params *p, const struct ab_nn_gat_cache *cache,
                      const float *dy, struct ab_nn_gat_grads *g, float *dx, float *scratch);
 
+/* Range forms: only destination nodes [lo, hi) are computed (their rows of
+ * y, the cache, and in backward of dx and the scratch). Every edge into a
+ * node of the range must come from a node of the range (true when the range
+ * covers whole graphs). Parameter gradients accumulate the range's share. */
+void ab_nn_gatv2_fwd_range(const struct ab_nn_graph *gr, int lo, int hi, const float *x, int in,
+                           int out, const struct ab_nn_gat_params *p,
+                           struct ab_nn_gat_cache *cache, float *y);
+void ab_nn_gatv2_bwd_range(const struct ab_nn_graph *gr, int lo, int hi, const float *x, int in,
+                           int out, const struct ab_nn_gat_params *p,
+                           const struct ab_nn_gat_cache *cache, const float *dy,
+                           struct ab_nn_gat_grads *g, float *dx, float *scratch);
+
 /* GraphConv (PyG, aggr add): y[i] = Wrel (sum_{j -> i} x[j]) + brel + Wroot x[i].
  * The cache holds the aggregated neighbour sums agg [N x I]. */
 struct ab_nn_gconv_params {
@@ -153,6 +192,14 @@ void ab_nn_graphconv_bwd(const struct ab_nn_graph *gr, const float *x, int in, i
                          const struct ab_nn_gconv_params *p, const float *agg,
                          const float *dy, struct ab_nn_gconv_grads *g, float *dx,
                          float *scratch);
+
+void ab_nn_graphconv_fwd_range(const struct ab_nn_graph *gr, int lo, int hi, const float *x,
+                               int in, int out, const struct ab_nn_gconv_params *p, float *agg,
+                               float *y);
+void ab_nn_graphconv_bwd_range(const struct ab_nn_graph *gr, int lo, int hi, const float *x,
+                               int in, int out, const struct ab_nn_gconv_params *p,
+                               const float *agg, const float *dy, struct ab_nn_gconv_grads *g,
+                               float *dx, float *scratch);
 
 /* ---- optimiser ------------------------------------------------------------ */
 

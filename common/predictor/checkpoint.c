@@ -115,7 +115,7 @@ static ab_status write_all(const struct ab_predictor *p, hid_t f)
     AB_CALL(write_f64_attr(g, "reg_activ_slope", c->reg_slope));
     AB_CALL(ab_h5_write_str_attr(g, "aggr", c->aggr_mean ? "mean" : "sum"));
     AB_CALL(ab_h5_write_i64_attr(g, "residual", c->residual));
-    AB_CALL(ab_h5_write_i64_attr(g, "norm_ord", 1));
+    AB_CALL(ab_h5_write_i64_attr(g, "norm_ord", c->norm_ord));
     AB_CALL(write_f64_attr(g, "lambda", c->lambda));
     AB_CALL(write_f64_attr(g, "softrank_strength", c->strength));
     ab_h5_close(&g);
@@ -260,8 +260,9 @@ static ab_status read_config(hid_t f, const char *path, struct ab_pred_config *c
     I64("residual");
     c->residual = v != 0;
     I64("norm_ord");
-    AB_CHECK(v == 1, AB_ERR_INPUT, "%s: config.norm_ord %lld is not supported (1)", path,
-             (long long)v);
+    AB_CHECK(v == 1 || v == 2, AB_ERR_INPUT, "%s: config.norm_ord %lld is not supported (1 or 2)",
+             path, (long long)v);
+    c->norm_ord = (int)v;
     F64("lambda");
     c->lambda = d;
     F64("softrank_strength");

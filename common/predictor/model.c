@@ -13,6 +13,12 @@
 
 #include "util/rng.h"
 
+#ifdef _OPENMP
+#include <omp.h>
+#else
+static inline int omp_get_thread_num(void) { return 0; }
+#endif
+
 /* ---------------------------------------------------------------------- */
 /* configuration                                                           */
 
@@ -27,6 +33,7 @@ void ab_pred_config_default(const struct ab_space *sp, struct ab_pred_config *cf
     cfg->reg_slope = 0.0f;
     cfg->aggr_mean = 1;
     cfg->residual = 1;
+    cfg->norm_ord = 1;
     cfg->lambda = 1.0;
     cfg->strength = 1.0;
 }
@@ -210,6 +217,8 @@ ab_status ab_predictor_create(const struct ab_space *sp, const struct ab_pred_co
     *out = NULL;
     AB_CHECK(cfg->hidden >= 1 && cfg->hidden <= AB_NN_MAX_CHANNELS, AB_ERR_INPUT,
              "hidden size %d is out of range (1 to %d)", cfg->hidden, AB_NN_MAX_CHANNELS);
+    AB_CHECK(cfg->norm_ord == 1 || cfg->norm_ord == 2, AB_ERR_INPUT,
+             "norm order %d is not supported (1 or 2)", cfg->norm_ord);
     AB_CHECK(cfg->layers >= 1 && cfg->layers <= AB_PRED_MAX_LAYERS, AB_ERR_INPUT,
              "layer count %d is out of range (1 to %d)", cfg->layers, AB_PRED_MAX_LAYERS);
     p = calloc(1, sizeof *p);
@@ -245,6 +254,7 @@ ab_status ab_predictor_create(const struct ab_space *sp, const struct ab_pred_co
         p->hop_srcc[l] = NAN;
     }
     p->label_std = 1.0;
+    p->threads = 1;
     p->test_srcc = p->test_mae = p->test_mape = NAN;
     init_params(p, seed);
     *out = p;
@@ -287,6 +297,12 @@ float *ab_predictor_data(struct ab_predictor *p, const struct ab_param_info *pi)
 /* ---------------------------------------------------------------------- */
 /* workspace                                                               */
 
+/* The share of a batch one thread computes: whole graphs [g0, g1) and their
+ * nodes [n0, n1). */
+struct ab_pred_part {
+    int g0, g1, n0, n1;
+};
+
 struct ab_pred_ws {
     int cap_n, cap_e, cap_g;
     int n, e, g;                 /* sizes of the last forward */
@@ -318,7 +334,14 @@ struct ab_pred_ws {
     float *dz, *dtmp, *scratch;
     float *dhg, *dnorm, *dpp[2], *dout;
     float *dh0pre, *dfe;                 /* [N x F], [N x max(dim, 3)] */
+    float *dnorm_all;                    /* [(L+1) x G] loss gradient per hop norm */
     struct ab_softrank_ws sr;
+    /* threads */
+    int threads;
+    struct ab_pred_part part[AB_PRED_MAX_THREADS];
+    double *bn_acc;                      /* [T x 2 x H] per-thread BatchNorm sums */
+    double *bn_mean, *bn_tot;            /* [H] combined */
+    float *tgrads;                       /* [(T-1) x n_params] gradients of threads 1.. */
 };
 
 static size_t ws_floats(const struct ab_predictor *p, int n, int e, int g)
@@ -338,6 +361,7 @@ static size_t ws_floats(const struct ab_predictor *p, int n, int e, int g)
            + N * H + N * H + N * (2 * H + maxin)     /* dz, dtmp, scratch */
            + G * (F > H ? F : H) + G + 2 * G * H + G /* dhg, dnorm, dpp, dout */
            + N * F + N * (dims + 3)                  /* dh0pre, dfe */
+           + (L + 1) * G                             /* dnorm_all */
            + 64;
 }
 
@@ -405,6 +429,7 @@ static ab_status ws_reserve(const struct ab_predictor *p, struct ab_pred_ws *ws,
     TAKE(ws->dout, G);
     TAKE(ws->dh0pre, N * F);
     TAKE(ws->dfe, N * (dims + 3));
+    TAKE(ws->dnorm_all, (L + 1) * G);
 #undef TAKE
     ws->cat_idx = ws->iarena;
     ws->gr.in_ptr = ws->iarena + F * N;
@@ -429,6 +454,7 @@ ab_status ab_pred_ws_create(const struct ab_predictor *p, struct ab_pred_ws **ou
     *out = NULL;
     AB_CHECK_ALLOC(ws);
     AB_CALL(ws_reserve(p, ws, 256, 512, 16));
+    AB_CALL(ab_pred_ws_set_threads(p, ws, 1));
     *out = ws;
     ws = NULL;
 cleanup:
@@ -443,9 +469,34 @@ void ab_pred_ws_destroy(struct ab_pred_ws **wp)
     ws = *wp;
     free(ws->arena);
     free(ws->iarena);
+    free(ws->bn_acc);
+    free(ws->bn_mean);
+    free(ws->bn_tot);
+    free(ws->tgrads);
     ab_softrank_ws_free(&ws->sr);
     free(ws);
     *wp = NULL;
+}
+
+ab_status ab_pred_ws_set_threads(const struct ab_predictor *p, struct ab_pred_ws *ws, int threads)
+{
+    ab_status rc = AB_OK;
+    const size_t H = (size_t)p->cfg.hidden;
+    AB_CHECK(threads >= 1 && threads <= AB_PRED_MAX_THREADS, AB_ERR_INPUT,
+             "threads must be 1 to %d, got %d", AB_PRED_MAX_THREADS, threads);
+    free(ws->bn_acc);
+    free(ws->bn_mean);
+    free(ws->bn_tot);
+    free(ws->tgrads);
+    ws->bn_acc = calloc((size_t)threads * 2 * H, sizeof(double));
+    ws->bn_mean = calloc(H, sizeof(double));
+    ws->bn_tot = calloc(2 * H, sizeof(double));
+    ws->tgrads = calloc((size_t)(threads - 1) * p->n_params + 1, sizeof(float));
+    AB_CHECK(ws->bn_acc && ws->bn_mean && ws->bn_tot && ws->tgrads, AB_ERR_NOMEM,
+             "out of memory for %d threads", threads);
+    ws->threads = threads;
+cleanup:
+    return rc;
 }
 
 const float *ab_pred_output(const struct ab_pred_ws *ws) { return ws->out; }
@@ -481,52 +532,153 @@ static void build_graph(struct ab_pred_ws *ws, const struct ab_graph_batch *b, i
     ws->gr.n_edges = ptr[n];
 }
 
-static void fe_forward(const struct ab_predictor *p, struct ab_pred_ws *ws,
-                       const struct ab_graph_batch *b)
+/* Splits the batch into ws->threads parts of whole graphs with about equal
+ * node counts. */
+static void make_parts(struct ab_pred_ws *ws, const struct ab_graph_batch *b)
 {
-    const int n = b->n_nodes, F = p->n_fe;
+    int T = ws->threads, g = 0;
+    for (int t = 0; t < T; t++) {
+        struct ab_pred_part *pt = &ws->part[t];
+        long target = (long)b->n_nodes * (t + 1) / T;
+        pt->g0 = g;
+        while (g < b->n_graphs && (t == T - 1 || b->graph_ptr[g + 1] <= target)) g++;
+        pt->g1 = g;
+        pt->n0 = b->graph_ptr[pt->g0];
+        pt->n1 = b->graph_ptr[pt->g1];
+    }
+}
+
+static void fe_forward(const struct ab_predictor *p, struct ab_pred_ws *ws,
+                       const struct ab_graph_batch *b, const struct ab_pred_part *pt)
+{
+    const int N = b->n_nodes, F = p->n_fe, n0 = pt->n0, n = pt->n1 - pt->n0;
     float *emb = ws->fe_emb;
     for (int f = 0; f < F; f++) {
         const struct ab_pred_fe *fe = &p->fe[f];
-        float *col = ws->fe_in + (size_t)f * (size_t)n;
-        float *res = ws->dtmp; /* [n] scalar outputs */
-        for (int i = 0; i < n; i++) col[i] = b->x[(size_t)i * (size_t)b->n_features + (size_t)f];
+        float *col = ws->fe_in + (size_t)f * (size_t)N + n0;
+        float *res = ws->dtmp + n0; /* [n] scalar outputs */
+        for (int i = 0; i < n; i++)
+            col[i] = b->x[(size_t)(n0 + i) * (size_t)b->n_features + (size_t)f];
         if (fe->card > 0) {
-            int *idx = ws->cat_idx + (size_t)f * (size_t)n;
+            int *idx = ws->cat_idx + (size_t)f * (size_t)N + n0;
             for (int i = 0; i < n; i++) {
                 int v = (int)col[i];
                 idx[i] = v < 0 ? 0 : v >= fe->card ? fe->card - 1 : v;
             }
-            ab_nn_embedding_fwd(fe->embed, fe->dim, idx, n, emb);
-            ab_nn_linear_fwd(emb, n, fe->dim, fe->w, fe->b, 1, res);
-            emb += (size_t)fe->dim * (size_t)n;
+            float *e = emb + (size_t)n0 * (size_t)fe->dim;
+            ab_nn_embedding_fwd(fe->embed, fe->dim, idx, n, e);
+            ab_nn_linear_fwd(e, n, fe->dim, fe->w, fe->b, 1, res);
+            emb += (size_t)fe->dim * (size_t)N;
         } else {
-            float *hid = ws->fe_hid + (size_t)f * 3 * (size_t)n;
+            float *hid = ws->fe_hid + (size_t)f * 3 * (size_t)N + (size_t)n0 * 3;
             ab_nn_linear_fwd(col, n, 1, fe->w0, fe->b0, 3, hid);
             ab_nn_linear_fwd(hid, n, 3, fe->w1, fe->b1, 1, res);
         }
-        for (int i = 0; i < n; i++) ws->h0pre[(size_t)i * (size_t)F + (size_t)f] = res[i];
+        for (int i = 0; i < n; i++) ws->h0pre[(size_t)(n0 + i) * (size_t)F + (size_t)f] = res[i];
     }
-    ab_nn_abs_fwd(ws->h0pre, (size_t)n * (size_t)F, ws->h[0]);
+    ab_nn_abs_fwd(ws->h0pre + (size_t)n0 * (size_t)F, (size_t)n * (size_t)F,
+                  ws->h[0] + (size_t)n0 * (size_t)F);
 }
 
-static void head_forward(const struct ab_predictor *p, struct ab_pred_ws *ws, int g)
+static void head_forward(const struct ab_predictor *p, struct ab_pred_ws *ws,
+                         const struct ab_pred_part *pt)
 {
-    const int H = p->cfg.hidden, L = p->cfg.layers;
+    const int H = p->cfg.hidden, L = p->cfg.layers, g = pt->g1 - pt->g0;
+    const size_t r = (size_t)pt->g0 * (size_t)H, gh = (size_t)g * (size_t)H;
     /* post_proj: Linear(0), Linear(1), ReLU, Linear(3), Linear(4); reg activ */
-    ab_nn_linear_fwd(ws->hg[L], g, H, p->pp_w[0], p->pp_b[0], H, ws->pp[0]);
-    ab_nn_linear_fwd(ws->pp[0], g, H, p->pp_w[1], p->pp_b[1], H, ws->pp[1]);
-    ab_nn_leaky_fwd(ws->pp[1], (size_t)g * (size_t)H, 0.0f, ws->pp[1]);
-    ab_nn_linear_fwd(ws->pp[1], g, H, p->pp_w[2], p->pp_b[2], H, ws->pp[2]);
-    ab_nn_linear_fwd(ws->pp[2], g, H, p->pp_w[3], p->pp_b[3], H, ws->pp[3]);
-    ab_nn_leaky_fwd(ws->pp[3], (size_t)g * (size_t)H, p->cfg.reg_slope, ws->pp[4]);
-    ab_nn_linear_fwd(ws->pp[4], g, H, p->reg_w, p->reg_b, 1, ws->out);
+    ab_nn_linear_fwd(ws->hg[L] + r, g, H, p->pp_w[0], p->pp_b[0], H, ws->pp[0] + r);
+    ab_nn_linear_fwd(ws->pp[0] + r, g, H, p->pp_w[1], p->pp_b[1], H, ws->pp[1] + r);
+    ab_nn_leaky_fwd(ws->pp[1] + r, gh, 0.0f, ws->pp[1] + r);
+    ab_nn_linear_fwd(ws->pp[1] + r, g, H, p->pp_w[2], p->pp_b[2], H, ws->pp[2] + r);
+    ab_nn_linear_fwd(ws->pp[2] + r, g, H, p->pp_w[3], p->pp_b[3], H, ws->pp[3] + r);
+    ab_nn_leaky_fwd(ws->pp[3] + r, gh, p->cfg.reg_slope, ws->pp[4] + r);
+    ab_nn_linear_fwd(ws->pp[4] + r, g, H, p->reg_w, p->reg_b, 1, ws->out + pt->g0);
+}
+
+/* BatchNorm of layer l over the whole batch, rows split between threads:
+ * partial sums, a barrier, combined statistics, the range's rows. */
+static void bn_forward(struct ab_predictor *p, struct ab_pred_ws *ws, int l, int t,
+                       const struct ab_pred_part *pt, int train)
+{
+    const int H = p->cfg.hidden, T = ws->threads, n = pt->n1 - pt->n0;
+    const size_t r = (size_t)pt->n0 * (size_t)H;
+    struct ab_pred_layer *ly = &p->layer[l];
+    if (!train) {
+        ab_nn_bn_fwd(ws->z[l] + r, n, H, ly->bn_gamma, ly->bn_beta, ly->bn_mean, ly->bn_var, 0.1f,
+                     1e-5f, NULL, ws->bnout[l] + r);
+        return;
+    }
+    double *mine = ws->bn_acc + (size_t)t * 2 * (size_t)H;
+    memset(mine, 0, sizeof(double) * 2 * (size_t)H);
+    ab_nn_bn_sum(ws->z[l] + r, n, H, mine);
+#pragma omp barrier
+#pragma omp single
+    {
+        for (int k = 0; k < H; k++) {
+            double s = 0;
+            for (int u = 0; u < T; u++) s += ws->bn_acc[(size_t)u * 2 * (size_t)H + (size_t)k];
+            ws->bn_mean[k] = s / ws->n;
+        }
+    }
+    ab_nn_bn_sqdev(ws->z[l] + r, n, H, ws->bn_mean, mine + H);
+#pragma omp barrier
+#pragma omp single
+    {
+        for (int k = 0; k < H; k++) {
+            double s = 0;
+            for (int u = 0; u < T; u++) s += ws->bn_acc[(size_t)u * 2 * (size_t)H + (size_t)H + (size_t)k];
+            ws->bn_tot[k] = s;
+        }
+        ab_nn_bn_finish(ws->bn_mean, ws->bn_tot, ws->n, H, 0.1f, 1e-5f, ly->bn_mean, ly->bn_var,
+                        ws->bn[l].inv_std);
+    }
+    ab_nn_bn_apply(ws->z[l] + r, n, H, ws->bn_mean, ws->bn[l].inv_std, ly->bn_gamma, ly->bn_beta,
+                   ws->bn[l].xhat + r, ws->bnout[l] + r);
+}
+
+/* One thread's share of the forward pass (collective over the team). */
+static void forward_part(struct ab_predictor *p, struct ab_pred_ws *ws,
+                         const struct ab_graph_batch *b, int t, int train)
+{
+    const int H = p->cfg.hidden, L = p->cfg.layers, gat = p->cfg.gnn == AB_GNN_GATV2;
+    const struct ab_pred_part *pt = &ws->part[t];
+    const int n = pt->n1 - pt->n0;
+    const size_t r = (size_t)pt->n0 * (size_t)H, nh = (size_t)n * (size_t)H;
+    fe_forward(p, ws, b, pt);
+    for (int l = 0; l < L; l++) {
+        struct ab_pred_layer *ly = &p->layer[l];
+        if (gat) {
+            struct ab_nn_gat_params gp = {ly->w, ly->b, ly->att, ly->bias};
+            ab_nn_gatv2_fwd_range(&ws->gr, pt->n0, pt->n1, ws->h[l], ly->in, H, &gp, &ws->gat[l],
+                                  ws->z[l]);
+        } else {
+            struct ab_nn_gconv_params cp = {ly->w_rel, ly->b_rel, ly->w_root};
+            ab_nn_graphconv_fwd_range(&ws->gr, pt->n0, pt->n1, ws->h[l], ly->in, H, &cp,
+                                      ws->agg[l], ws->z[l]);
+        }
+        bn_forward(p, ws, l, t, pt, train);
+        ab_nn_leaky_fwd(ws->bnout[l] + r, nh, p->cfg.gnn_slope, ws->act[l] + r);
+        memcpy(ws->h[l + 1] + r, ws->act[l] + r, sizeof(float) * nh);
+        if (p->cfg.residual && l > 0) ab_nn_add_to(ws->h[l] + r, nh, ws->h[l + 1] + r);
+    }
+    for (int l = 0; l <= L; l++) {
+        int w = l == 0 ? p->n_fe : H;
+        const size_t gr0 = (size_t)pt->g0 * (size_t)w;
+        /* pool reads graph_ptr for graphs [g0, g1): node rows are global */
+        ab_nn_pool_fwd(ws->h[l], w, b->graph_ptr + pt->g0, pt->g1 - pt->g0, p->cfg.aggr_mean,
+                       ws->hg[l] + gr0);
+        if (p->cfg.norm_ord == 2)
+            ab_nn_l2norm_fwd(ws->hg[l] + gr0, pt->g1 - pt->g0, w, ws->norm[l] + pt->g0);
+        else
+            ab_nn_l1norm_fwd(ws->hg[l] + gr0, pt->g1 - pt->g0, w, ws->norm[l] + pt->g0);
+    }
+    head_forward(p, ws, pt);
 }
 
 ab_status ab_pred_forward(struct ab_predictor *p, struct ab_pred_ws *ws,
                           const struct ab_graph_batch *b, int train)
 {
-    const int H = p->cfg.hidden, L = p->cfg.layers, gat = p->cfg.gnn == AB_GNN_GATV2;
+    const int gat = p->cfg.gnn == AB_GNN_GATV2;
     const int n = b->n_nodes, g = b->n_graphs;
     if (b->n_features != p->n_fe)
         return ab_err_set(AB_ERR_INPUT, "the batch has %d node features, the predictor %d",
@@ -540,34 +692,17 @@ ab_status ab_pred_forward(struct ab_predictor *p, struct ab_pred_ws *ws,
     ws->graph_ptr = b->graph_ptr;
     build_graph(ws, b, gat);
     ws->e = ws->gr.n_edges;
-    fe_forward(p, ws, b);
-    for (int l = 0; l < L; l++) {
-        struct ab_pred_layer *ly = &p->layer[l];
-        if (gat) {
-            struct ab_nn_gat_params gp = {ly->w, ly->b, ly->att, ly->bias};
-            ab_nn_gatv2_fwd(&ws->gr, ws->h[l], ly->in, H, &gp, &ws->gat[l], ws->z[l]);
-        } else {
-            struct ab_nn_gconv_params cp = {ly->w_rel, ly->b_rel, ly->w_root};
-            ab_nn_graphconv_fwd(&ws->gr, ws->h[l], ly->in, H, &cp, ws->agg[l], ws->z[l]);
-        }
-        ab_nn_bn_fwd(ws->z[l], n, H, ly->bn_gamma, ly->bn_beta, ly->bn_mean, ly->bn_var, 0.1f,
-                     1e-5f, train ? &ws->bn[l] : NULL, ws->bnout[l]);
-        ab_nn_leaky_fwd(ws->bnout[l], (size_t)n * (size_t)H, p->cfg.gnn_slope, ws->act[l]);
-        memcpy(ws->h[l + 1], ws->act[l], sizeof(float) * (size_t)n * (size_t)H);
-        if (p->cfg.residual && l > 0) ab_nn_add_to(ws->h[l], (size_t)n * (size_t)H, ws->h[l + 1]);
-    }
-    for (int l = 0; l <= L; l++) {
-        int w = l == 0 ? p->n_fe : H;
-        ab_nn_pool_fwd(ws->h[l], w, b->graph_ptr, g, p->cfg.aggr_mean, ws->hg[l]);
-        ab_nn_l1norm_fwd(ws->hg[l], g, w, ws->norm[l]);
-    }
-    head_forward(p, ws, g);
+    make_parts(ws, b);
+#pragma omp parallel num_threads(ws->threads) if (ws->threads > 1)
+    forward_part(p, ws, b, omp_get_thread_num(), train);
     return AB_OK;
 }
 
 /* ---------------------------------------------------------------------- */
 /* loss and backward                                                       */
 
+/* The loss of the last forward; with_grad: d loss / d output into ws->dout
+ * and d loss / d ||hG_l|| into ws->dnorm_all. */
 static double loss_terms(struct ab_predictor *p, struct ab_pred_ws *ws, const float *y,
                          int with_grad, double *mse_out, double *rank_out)
 {
@@ -579,21 +714,13 @@ static double loss_terms(struct ab_predictor *p, struct ab_pred_ws *ws, const fl
         if (with_grad) ws->dout[i] = (float)(2.0 * d / g);
     }
     mse /= g;
+    if (with_grad) memset(ws->dnorm_all, 0, sizeof(float) * (size_t)(L + 1) * (size_t)g);
     if (p->cfg.lambda > 0.0) {
         double w = p->cfg.lambda / (L + 1);
         for (int l = 0; l <= L; l++) {
             double rho = ab_soft_spearman_fwd(&ws->sr, ws->norm[l], y, g, p->cfg.strength);
             rank += 1.0 - rho;
-            if (with_grad) {
-                float *dn = ws->dnorm;
-                memset(dn, 0, sizeof(float) * (size_t)g);
-                ab_soft_spearman_bwd(&ws->sr, -w, dn);
-                /* back through the L1 norm and the pooling into dh[l] */
-                int wdt = l == 0 ? p->n_fe : p->cfg.hidden;
-                memset(ws->dhg, 0, sizeof(float) * (size_t)g * (size_t)wdt);
-                ab_nn_l1norm_bwd(ws->hg[l], g, wdt, dn, ws->dhg);
-                ab_nn_pool_bwd(ws->dhg, wdt, ws->graph_ptr, g, p->cfg.aggr_mean, ws->dh[l]);
-            }
+            if (with_grad) ab_soft_spearman_bwd(&ws->sr, -w, ws->dnorm_all + (size_t)l * (size_t)g);
         }
         rank *= w;
     }
@@ -607,100 +734,186 @@ double ab_pred_loss(struct ab_predictor *p, struct ab_pred_ws *ws, const float *
     return loss_terms(p, ws, y, 0, NULL, NULL);
 }
 
-/* The gradient slot of a parameter pointer. */
-#define GRAD(ptr) (p->grads + ((ptr) - p->params))
+/* The gradient slot of a parameter pointer in the gradient array G. */
+#define GRAD(ptr) (G + ((ptr) - p->params))
 
-static void head_backward(struct ab_predictor *p, struct ab_pred_ws *ws)
+static void head_backward(struct ab_predictor *p, struct ab_pred_ws *ws,
+                          const struct ab_pred_part *pt, float *G)
 {
-    const int H = p->cfg.hidden, L = p->cfg.layers, g = ws->g;
-    float *d0 = ws->dpp[0], *d1 = ws->dpp[1];
+    const int H = p->cfg.hidden, L = p->cfg.layers, g = pt->g1 - pt->g0;
+    const size_t r = (size_t)pt->g0 * (size_t)H, gh = (size_t)g * (size_t)H;
+    float *d0 = ws->dpp[0] + r, *d1 = ws->dpp[1] + r;
     /* out = pp4 Wreg^T + b */
-    memset(d0, 0, sizeof(float) * (size_t)g * (size_t)H);
-    ab_nn_linear_bwd(ws->pp[4], g, H, p->reg_w, 1, ws->dout, GRAD(p->reg_w), GRAD(p->reg_b), d0);
+    memset(d0, 0, sizeof(float) * gh);
+    ab_nn_linear_bwd(ws->pp[4] + r, g, H, p->reg_w, 1, ws->dout + pt->g0, GRAD(p->reg_w),
+                     GRAD(p->reg_b), d0);
     /* pp4 = leaky(pp3) */
-    memset(d1, 0, sizeof(float) * (size_t)g * (size_t)H);
-    ab_nn_leaky_bwd(ws->pp[4], d0, (size_t)g * (size_t)H, p->cfg.reg_slope, d1);
+    memset(d1, 0, sizeof(float) * gh);
+    ab_nn_leaky_bwd(ws->pp[4] + r, d0, gh, p->cfg.reg_slope, d1);
     /* pp3 = pp2 W3^T + b3 */
-    memset(d0, 0, sizeof(float) * (size_t)g * (size_t)H);
-    ab_nn_linear_bwd(ws->pp[2], g, H, p->pp_w[3], H, d1, GRAD(p->pp_w[3]), GRAD(p->pp_b[3]), d0);
+    memset(d0, 0, sizeof(float) * gh);
+    ab_nn_linear_bwd(ws->pp[2] + r, g, H, p->pp_w[3], H, d1, GRAD(p->pp_w[3]), GRAD(p->pp_b[3]),
+                     d0);
     /* pp2 = relu(pp1) W2^T + b2 (pp[1] holds the ReLU output) */
-    memset(d1, 0, sizeof(float) * (size_t)g * (size_t)H);
-    ab_nn_linear_bwd(ws->pp[1], g, H, p->pp_w[2], H, d0, GRAD(p->pp_w[2]), GRAD(p->pp_b[2]), d1);
-    memset(d0, 0, sizeof(float) * (size_t)g * (size_t)H);
-    ab_nn_leaky_bwd(ws->pp[1], d1, (size_t)g * (size_t)H, 0.0f, d0);
+    memset(d1, 0, sizeof(float) * gh);
+    ab_nn_linear_bwd(ws->pp[1] + r, g, H, p->pp_w[2], H, d0, GRAD(p->pp_w[2]), GRAD(p->pp_b[2]),
+                     d1);
+    memset(d0, 0, sizeof(float) * gh);
+    ab_nn_leaky_bwd(ws->pp[1] + r, d1, gh, 0.0f, d0);
     /* pp1 = pp0 W1^T + b1 */
-    memset(d1, 0, sizeof(float) * (size_t)g * (size_t)H);
-    ab_nn_linear_bwd(ws->pp[0], g, H, p->pp_w[1], H, d0, GRAD(p->pp_w[1]), GRAD(p->pp_b[1]), d1);
+    memset(d1, 0, sizeof(float) * gh);
+    ab_nn_linear_bwd(ws->pp[0] + r, g, H, p->pp_w[1], H, d0, GRAD(p->pp_w[1]), GRAD(p->pp_b[1]),
+                     d1);
     /* pp0 = hgL W0^T + b0 */
-    memset(ws->dhg, 0, sizeof(float) * (size_t)g * (size_t)H);
-    ab_nn_linear_bwd(ws->hg[L], g, H, p->pp_w[0], H, d1, GRAD(p->pp_w[0]), GRAD(p->pp_b[0]),
-                     ws->dhg);
-    ab_nn_pool_bwd(ws->dhg, H, ws->graph_ptr, g, p->cfg.aggr_mean, ws->dh[L]);
+    memset(ws->dhg + r, 0, sizeof(float) * gh);
+    ab_nn_linear_bwd(ws->hg[L] + r, g, H, p->pp_w[0], H, d1, GRAD(p->pp_w[0]), GRAD(p->pp_b[0]),
+                     ws->dhg + r);
+    ab_nn_pool_bwd(ws->dhg + r, H, ws->graph_ptr + pt->g0, g, p->cfg.aggr_mean, ws->dh[L]);
 }
 
-static void fe_backward(struct ab_predictor *p, struct ab_pred_ws *ws)
+/* d loss / d ||hG_l|| back through the norm and the pooling into dh[l]. */
+static void hop_backward(struct ab_predictor *p, struct ab_pred_ws *ws,
+                         const struct ab_pred_part *pt)
 {
-    const int n = ws->n, F = p->n_fe;
+    const int L = p->cfg.layers, g = pt->g1 - pt->g0;
+    if (p->cfg.lambda <= 0.0) return;
+    for (int l = 0; l <= L; l++) {
+        int w = l == 0 ? p->n_fe : p->cfg.hidden;
+        const size_t r = (size_t)pt->g0 * (size_t)w;
+        memset(ws->dhg + r, 0, sizeof(float) * (size_t)g * (size_t)w);
+        const float *dn = ws->dnorm_all + (size_t)l * (size_t)ws->g + pt->g0;
+        if (p->cfg.norm_ord == 2)
+            ab_nn_l2norm_bwd(ws->hg[l] + r, ws->norm[l] + pt->g0, g, w, dn, ws->dhg + r);
+        else
+            ab_nn_l1norm_bwd(ws->hg[l] + r, g, w, dn, ws->dhg + r);
+        ab_nn_pool_bwd(ws->dhg + r, w, ws->graph_ptr + pt->g0, g, p->cfg.aggr_mean, ws->dh[l]);
+    }
+}
+
+static void fe_backward(struct ab_predictor *p, struct ab_pred_ws *ws,
+                        const struct ab_pred_part *pt, float *G)
+{
+    const int N = ws->n, F = p->n_fe, n0 = pt->n0, n = pt->n1 - pt->n0;
     float *emb = ws->fe_emb;
-    memset(ws->dh0pre, 0, sizeof(float) * (size_t)n * (size_t)F);
-    ab_nn_abs_bwd(ws->h0pre, ws->dh[0], (size_t)n * (size_t)F, ws->dh0pre);
+    float *dpre = ws->dh0pre + (size_t)n0 * (size_t)F;
+    memset(dpre, 0, sizeof(float) * (size_t)n * (size_t)F);
+    ab_nn_abs_bwd(ws->h0pre + (size_t)n0 * (size_t)F, ws->dh[0] + (size_t)n0 * (size_t)F,
+                  (size_t)n * (size_t)F, dpre);
     for (int f = 0; f < F; f++) {
         struct ab_pred_fe *fe = &p->fe[f];
-        float *dcol = ws->dtmp; /* [n] */
-        for (int i = 0; i < n; i++) dcol[i] = ws->dh0pre[(size_t)i * (size_t)F + (size_t)f];
+        float *dcol = ws->dtmp + n0; /* [n] */
+        for (int i = 0; i < n; i++) dcol[i] = dpre[(size_t)i * (size_t)F + (size_t)f];
         if (fe->card > 0) {
-            float *demb = ws->dfe;
+            float *demb = ws->dfe + (size_t)n0 * (size_t)fe->dim;
             memset(demb, 0, sizeof(float) * (size_t)n * (size_t)fe->dim);
-            ab_nn_linear_bwd(emb, n, fe->dim, fe->w, 1, dcol, GRAD(fe->w), GRAD(fe->b), demb);
-            ab_nn_embedding_bwd(ws->cat_idx + (size_t)f * (size_t)n, n, fe->dim, demb,
+            ab_nn_linear_bwd(emb + (size_t)n0 * (size_t)fe->dim, n, fe->dim, fe->w, 1, dcol,
+                             GRAD(fe->w), GRAD(fe->b), demb);
+            ab_nn_embedding_bwd(ws->cat_idx + (size_t)f * (size_t)N + n0, n, fe->dim, demb,
                                 GRAD(fe->embed));
-            emb += (size_t)fe->dim * (size_t)n;
+            emb += (size_t)fe->dim * (size_t)N;
         } else {
-            float *hid = ws->fe_hid + (size_t)f * 3 * (size_t)n, *dhid = ws->dfe;
+            float *hid = ws->fe_hid + (size_t)f * 3 * (size_t)N + (size_t)n0 * 3;
+            float *dhid = ws->dfe + (size_t)n0 * 3;
             memset(dhid, 0, sizeof(float) * (size_t)n * 3);
             ab_nn_linear_bwd(hid, n, 3, fe->w1, 1, dcol, GRAD(fe->w1), GRAD(fe->b1), dhid);
-            ab_nn_linear_bwd(ws->fe_in + (size_t)f * (size_t)n, n, 1, fe->w0, 3, dhid,
+            ab_nn_linear_bwd(ws->fe_in + (size_t)f * (size_t)N + n0, n, 1, fe->w0, 3, dhid,
                              GRAD(fe->w0), GRAD(fe->b0), NULL);
         }
     }
 }
 
-double ab_pred_loss_backward(struct ab_predictor *p, struct ab_pred_ws *ws, const float *y,
-                             double *mse, double *rank)
+/* BatchNorm backward of layer l: partial sums, a barrier, dgamma/dbeta
+ * once, the range's dz rows. */
+static void bn_backward(struct ab_predictor *p, struct ab_pred_ws *ws, int l, int t,
+                        const struct ab_pred_part *pt)
 {
-    const int H = p->cfg.hidden, L = p->cfg.layers, n = ws->n;
-    memset(p->grads, 0, sizeof(float) * p->n_params);
-    memset(ws->dh[0], 0, sizeof(float) * (size_t)n * (size_t)p->n_fe);
-    for (int l = 1; l <= L; l++) memset(ws->dh[l], 0, sizeof(float) * (size_t)n * (size_t)H);
-    /* the rank terms push gradient into dh[l] for every hop */
-    double loss = loss_terms(p, ws, y, 1, mse, rank);
-    head_backward(p, ws);
+    const int H = p->cfg.hidden, T = ws->threads, n = pt->n1 - pt->n0;
+    const size_t r = (size_t)pt->n0 * (size_t)H;
+    struct ab_pred_layer *ly = &p->layer[l];
+    float *G = p->grads;
+    double *mine = ws->bn_acc + (size_t)t * 2 * (size_t)H;
+    memset(mine, 0, sizeof(double) * 2 * (size_t)H);
+    ab_nn_bn_bwd_sums(ws->dtmp + r, ws->bn[l].xhat + r, n, H, mine, mine + H);
+#pragma omp barrier
+#pragma omp single
+    {
+        for (int k = 0; k < H; k++) {
+            double sd = 0, sdx = 0;
+            for (int u = 0; u < T; u++) {
+                sd += ws->bn_acc[(size_t)u * 2 * (size_t)H + (size_t)k];
+                sdx += ws->bn_acc[(size_t)u * 2 * (size_t)H + (size_t)H + (size_t)k];
+            }
+            ws->bn_tot[k] = sd;
+            ws->bn_tot[H + k] = sdx;
+            GRAD(ly->bn_beta)[k] += (float)sd;
+            GRAD(ly->bn_gamma)[k] += (float)sdx;
+        }
+    }
+    memset(ws->dz + r, 0, sizeof(float) * (size_t)n * (size_t)H);
+    ab_nn_bn_bwd_apply(ws->dtmp + r, ws->bn[l].xhat + r, n, H, ly->bn_gamma, ws->bn[l].inv_std,
+                       ws->bn_tot, ws->bn_tot + H, ws->n, ws->dz + r);
+}
+
+/* One thread's share of the backward pass (collective over the team); its
+ * parameter gradients go to G. */
+static void backward_part(struct ab_predictor *p, struct ab_pred_ws *ws, int t, float *G)
+{
+    const int H = p->cfg.hidden, L = p->cfg.layers;
+    const struct ab_pred_part *pt = &ws->part[t];
+    const int n = pt->n1 - pt->n0;
+    const size_t r = (size_t)pt->n0 * (size_t)H, nh = (size_t)n * (size_t)H;
+    memset(ws->dh[0] + (size_t)pt->n0 * (size_t)p->n_fe, 0,
+           sizeof(float) * (size_t)n * (size_t)p->n_fe);
+    for (int l = 1; l <= L; l++) memset(ws->dh[l] + r, 0, sizeof(float) * nh);
+    hop_backward(p, ws, pt);
+    head_backward(p, ws, pt, G);
     for (int l = L - 1; l >= 0; l--) {
         struct ab_pred_layer *ly = &p->layer[l];
-        size_t nh = (size_t)n * (size_t)H;
         /* h[l+1] = act(bn(conv(h[l]))) (+ h[l] for l > 0) */
-        if (p->cfg.residual && l > 0) ab_nn_add_to(ws->dh[l + 1], nh, ws->dh[l]);
-        memset(ws->dtmp, 0, sizeof(float) * nh);
-        ab_nn_leaky_bwd(ws->act[l], ws->dh[l + 1], nh, p->cfg.gnn_slope, ws->dtmp);
-        memset(ws->dz, 0, sizeof(float) * nh);
-        ab_nn_bn_bwd(&ws->bn[l], n, H, ly->bn_gamma, ws->dtmp, GRAD(ly->bn_gamma),
-                     GRAD(ly->bn_beta), ws->dz);
+        if (p->cfg.residual && l > 0) ab_nn_add_to(ws->dh[l + 1] + r, nh, ws->dh[l] + r);
+        memset(ws->dtmp + r, 0, sizeof(float) * nh);
+        ab_nn_leaky_bwd(ws->act[l] + r, ws->dh[l + 1] + r, nh, p->cfg.gnn_slope, ws->dtmp + r);
+        bn_backward(p, ws, l, t, pt);
         if (p->cfg.gnn == AB_GNN_GATV2) {
             struct ab_nn_gat_params gp = {ly->w, ly->b, ly->att, ly->bias};
             struct ab_nn_gat_grads gg = {GRAD(ly->w), GRAD(ly->b), GRAD(ly->att), GRAD(ly->bias)};
-            ab_nn_gatv2_bwd(&ws->gr, ws->h[l], ly->in, H, &gp, &ws->gat[l], ws->dz, &gg, ws->dh[l],
-                            ws->scratch);
+            ab_nn_gatv2_bwd_range(&ws->gr, pt->n0, pt->n1, ws->h[l], ly->in, H, &gp, &ws->gat[l],
+                                  ws->dz, &gg, ws->dh[l], ws->scratch);
         } else {
             struct ab_nn_gconv_params cp = {ly->w_rel, ly->b_rel, ly->w_root};
             struct ab_nn_gconv_grads cg = {GRAD(ly->w_rel), GRAD(ly->b_rel), GRAD(ly->w_root)};
-            ab_nn_graphconv_bwd(&ws->gr, ws->h[l], ly->in, H, &cp, ws->agg[l], ws->dz, &cg,
-                                ws->dh[l], ws->scratch);
+            ab_nn_graphconv_bwd_range(&ws->gr, pt->n0, pt->n1, ws->h[l], ly->in, H, &cp,
+                                      ws->agg[l], ws->dz, &cg, ws->dh[l], ws->scratch);
         }
     }
-    fe_backward(p, ws);
-    return loss;
-#undef GRAD
+    fe_backward(p, ws, pt, G);
 }
+
+double ab_pred_loss_backward(struct ab_predictor *p, struct ab_pred_ws *ws, const float *y,
+                             double *mse, double *rank)
+{
+    const int T = ws->threads;
+    const size_t np = p->n_params;
+    memset(p->grads, 0, sizeof(float) * np);
+    if (T > 1) memset(ws->tgrads, 0, sizeof(float) * (size_t)(T - 1) * np);
+    double loss = loss_terms(p, ws, y, 1, mse, rank);
+#pragma omp parallel num_threads(T) if (T > 1)
+    {
+        int t = omp_get_thread_num();
+        backward_part(p, ws, t, t == 0 ? p->grads : ws->tgrads + (size_t)(t - 1) * np);
+#pragma omp barrier
+        /* sum the threads' gradients, each thread a slice of the vector */
+        if (T > 1) {
+            size_t lo = np * (size_t)t / (size_t)T, hi = np * (size_t)(t + 1) / (size_t)T;
+            for (int u = 1; u < T; u++) {
+                const float *src = ws->tgrads + (size_t)(u - 1) * np;
+                for (size_t i = lo; i < hi; i++) p->grads[i] += src[i];
+            }
+        }
+    }
+    return loss;
+}
+#undef GRAD
 
 /* ---------------------------------------------------------------------- */
 /* batched evaluation                                                      */
@@ -714,6 +927,7 @@ ab_status ab_pred_eval_archs(struct ab_predictor *p, const struct ab_arch *archs
     const int L = p->cfg.layers;
     if (node_norms) memset(node_norms, 0, sizeof(double) * 3 * (size_t)(L + 1));
     AB_CALL(ab_pred_ws_create(p, &ws));
+    AB_CALL(ab_pred_ws_set_threads(p, ws, p->threads));
     AB_CALL(ab_graph_batch_create(p->n_fe, &b));
     for (long s = 0; s < n; s += batch) {
         long e = s + batch < n ? s + batch : n;
@@ -729,7 +943,12 @@ ab_status ab_pred_eval_archs(struct ab_predictor *p, const struct ab_arch *archs
             for (int v = 0; v < ws->n; v++) {
                 const float *row = ws->h[l] + (size_t)v * (size_t)w;
                 double nv = 0;
-                for (int k = 0; k < w; k++) nv += fabsf(row[k]);
+                if (p->cfg.norm_ord == 2) {
+                    for (int k = 0; k < w; k++) nv += (double)row[k] * row[k];
+                    nv = sqrt(nv);
+                } else {
+                    for (int k = 0; k < w; k++) nv += fabsf(row[k]);
+                }
                 node_norms[3 * l] += nv;
                 node_norms[3 * l + 1] += nv * nv;
                 node_norms[3 * l + 2] += 1;

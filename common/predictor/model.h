@@ -9,6 +9,7 @@
  *   activation, Linear(H, 1)--> standardised prediction.
  *
  * Loss (Eq. 4): MSE(pred, y) + lambda / (L+1) * sum_l (1 - rho(y, ||hGl||_1))
+ * (the L2 norm instead with norm_ord 2)
  * with rho the soft Spearman correlation (softrank.h).
  *
  * All parameters live in one float array (`params`, gradients in `grads`)
@@ -38,6 +39,7 @@
 
 #define AB_PRED_MAX_LAYERS 16
 #define AB_PRED_MAX_PARAMS 256
+#define AB_PRED_MAX_THREADS 64
 
 enum ab_gnn_type { AB_GNN_GATV2 = 0, AB_GNN_GRAPHCONV = 1 };
 
@@ -49,6 +51,7 @@ struct ab_pred_config {
     float reg_slope;       /* activation after post_proj, same convention */
     int aggr_mean;         /* 1 mean pooling, 0 sum */
     int residual;
+    int norm_ord;          /* 1: L1 embedding norms (paper), 2: L2 */
     double lambda;         /* weight of the hop soft-Spearman term */
     double strength;       /* soft rank regularisation strength */
 };
@@ -103,6 +106,8 @@ struct ab_predictor {
     double *hop_srcc;             /* [L+1] */
     long n_train, n_test, epochs, batch, seed;
     double seconds, lr, weight_decay;
+    /* run-time setting, not stored: threads of ab_pred_eval_archs */
+    int threads;
 };
 
 /* Creates a predictor for the space with freshly initialised parameters
@@ -122,13 +127,20 @@ struct ab_pred_ws;
 ab_status ab_pred_ws_create(const struct ab_predictor *p, struct ab_pred_ws **out);
 void ab_pred_ws_destroy(struct ab_pred_ws **ws);
 
+/* Threads a workspace computes with (default 1): each forward and backward
+ * pass splits its batch into that many parts of whole graphs, with
+ * BatchNorm statistics shared. Results are deterministic for a given thread
+ * count. Fails (AB_ERR_INPUT) outside 1..AB_PRED_MAX_THREADS. */
+ab_status ab_pred_ws_set_threads(const struct ab_predictor *p, struct ab_pred_ws *ws,
+                                 int threads);
+
 /* Forward pass over a batch of graphs. train: BatchNorm uses (and updates)
  * batch statistics and caches are kept for the backward pass. Grows the
  * workspace as needed (fails only when out of memory). */
 ab_status ab_pred_forward(struct ab_predictor *p, struct ab_pred_ws *ws,
                           const struct ab_graph_batch *b, int train);
 
-/* Results of the last forward: standardised predictions [G]; the L1 norm
+/* Results of the last forward: standardised predictions [G]; the norm
  * of the hop-l graph embedding [G]; node embeddings of hop l [N x width]. */
 const float *ab_pred_output(const struct ab_pred_ws *ws);
 const float *ab_pred_hop_norms(const struct ab_pred_ws *ws, int hop);

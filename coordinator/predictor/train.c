@@ -200,13 +200,16 @@ ab_status ab_train_predictor(const struct ab_dataset *d, const char *target,
     AB_CHECK(var > 0, AB_ERR_INPUT,
              "the target '%s' is constant (%g) on the training split; nothing to learn", target,
              mean);
-    if (o->threads > 0) openblas_set_num_threads(o->threads);
+    /* our threads split each batch; BLAS runs single-threaded inside them */
+    openblas_set_num_threads(1);
     AB_CALL(ab_predictor_create(d->space, cfg, o->seed, &p));
+    p->threads = o->threads > 0 ? o->threads : 1;
     p->target = strdup(target);
     AB_CHECK_ALLOC(p->target);
     p->label_mean = mean;
     p->label_std = sqrt(var);
     AB_CALL(ab_pred_ws_create(p, &ws));
+    AB_CALL(ab_pred_ws_set_threads(p, ws, p->threads));
     AB_CALL(ab_graph_batch_create(p->n_fe, &b));
     adam_m = calloc(p->n_params, sizeof(float));
     adam_v = calloc(p->n_params, sizeof(float));

@@ -49,8 +49,10 @@ ok() { pass=$((pass + 1)); }
 bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
 
 have_predict=0
-if "$AB" predict --help > /dev/null 2>&1; then
+hops=()
+if "$AB" predict --help > "$T/help.txt" 2>&1; then
   have_predict=1
+  grep -q -- "--hops" "$T/help.txt" && hops=(--hops)
 else
   echo "NOTE: '$AB predict' is not available: comparing with the PyTorch reference only"
 fi
@@ -77,7 +79,7 @@ check() {
   if [ $? -eq 0 ]; then ok; else bad "$name: PyTorch checks: $res $(cat "$T/err.txt")"; fi
   echo "$name [$space] torch: $res"
   [ $have_predict = 1 ] || return 0
-  if ! "$AB" predict --predictor "$h5" --archs "$archs" --json > "$T/$name.c.jsonl" 2> "$T/err.txt"; then
+  if ! "$AB" predict --predictor "$h5" --archs "$archs" --json "${hops[@]}" > "$T/$name.c.jsonl" 2> "$T/err.txt"; then
     bad "$name: autobuild predict: $(cat "$T/err.txt")"
     return 0
   fi

@@ -857,6 +857,55 @@ static void test_l1norm(void)
     CU_ASSERT(dx[0] == 0.0f && dx[1] == -2.0f && dx[2] == 2.0f);
 }
 
+static double l2_loss(void *vc)
+{
+    struct l1_ctx *c = vc;
+    ab_nn_l2norm_fwd(c->x, c->n, c->c, c->y);
+    return dotd(c->r, c->y, (size_t)c->n);
+}
+
+static void test_l2norm(void)
+{
+    static const int ns[] = {1, 7, 130}, cs[] = {1, 3, 33};
+    ab_rng_seed(&rng, 611);
+    for (int a = 0; a < 3; a++)
+        for (int b = 0; b < 3; b++) {
+            int n = ns[a], ch = cs[b];
+            size_t nx = (size_t)n * ch;
+            struct l1_ctx c = {n, ch, falloc(nx), falloc(n), falloc(n)};
+            fill_away_from_zero(c.x, nx, 0.05);
+            fill_normal(c.r, n, 1);
+            double *ref = dalloc(n);
+            for (int i = 0; i < n; i++) {
+                for (int k = 0; k < ch; k++) ref[i] += (double)c.x[i * ch + k] * c.x[i * ch + k];
+                ref[i] = sqrt(ref[i]);
+            }
+            l2_loss(&c);
+            cmp_ref("l2 y", c.y, ref, ref, n, FWD_TOL);
+            float *dx = falloc(nx), *dx2 = falloc(nx);
+            ab_nn_l2norm_bwd(c.x, c.y, n, ch, c.r, dx);
+            if (n * ch <= 231) fd_check("l2 x", c.x, nx, dx, l2_loss, &c, 1e-2f);
+            l2_loss(&c); /* y of the unperturbed x again: the backward reads it */
+            fill_normal(dx2, nx, 1);
+            float *dx0 = fdup(dx2, nx);
+            ab_nn_l2norm_bwd(c.x, c.y, n, ch, c.r, dx2);
+            check_accum("l2 dx", dx2, dx0, dx, nx);
+            free(c.x), free(c.y), free(c.r), free(ref), free(dx), free(dx2), free(dx0);
+        }
+    /* a zero row has norm 0 and gets no gradient */
+    float x[3] = {0.0f, 0.0f, 0.0f}, y[1], dy[1] = {2}, dx[3] = {0};
+    ab_nn_l2norm_fwd(x, 1, 3, y);
+    CU_ASSERT(y[0] == 0.0f);
+    ab_nn_l2norm_bwd(x, y, 1, 3, dy, dx);
+    CU_ASSERT(dx[0] == 0.0f && dx[1] == 0.0f && dx[2] == 0.0f);
+    float x2[2] = {3.0f, -4.0f}, y2[1], dy2[1] = {1}, dx2[2] = {0};
+    ab_nn_l2norm_fwd(x2, 1, 2, y2);
+    CU_ASSERT(y2[0] == 5.0f);
+    ab_nn_l2norm_bwd(x2, y2, 1, 2, dy2, dx2);
+    CU_ASSERT_DOUBLE_EQUAL(dx2[0], 0.6, 1e-6);
+    CU_ASSERT_DOUBLE_EQUAL(dx2[1], -0.8, 1e-6);
+}
+
 /* ---- GATv2 ---------------------------------------------------------------- */
 
 struct gat_ref {
@@ -1376,6 +1425,7 @@ static const struct cu_case cases[] = {
     {"batch norm backward vs finite differences", test_bn_grad},
     {"mean/sum pooling forward and backward", test_pool},
     {"L1 row norm forward and backward", test_l1norm},
+    {"L2 row norm forward and backward", test_l2norm},
     {"GATv2 forward vs naive", test_gatv2_fwd},
     {"GATv2 attention is a softmax per node", test_gatv2_attention},
     {"GATv2 backward vs finite differences", test_gatv2_grad},

@@ -1174,14 +1174,33 @@ def cmd_train(a):
 
 # ---- command line ---------------------------------------------------------------
 
+DESCRIPTION = """\
+Plain-PyTorch reference of the AutoBuild predictor (FE-MLP + GATv2Conv or
+GraphConv, hop embeddings, soft-Spearman hop loss), module and parameter
+names as the authors' state dicts. Run it with /usr/bin/python3.
+
+  predict   --predictor P.h5 --archs A.jsonl
+            {"prediction": ..., "hop_norms": [...]} per architecture
+  train     --data D.h5 --target EQ [--epochs 200 --batch 128 --seed 1
+            --threads 2 --out P.h5]   the paper's default model, our recipe
+  check-pt  --pt IN.pt --config C.pkl --predictor P.h5 --archs A.jsonl
+            authors' .pt vs converted .h5 vs a float64 reference
+  compare   --archs A.jsonl --ref OURS.jsonl --got OTHER.jsonl
+            another implementation's predict output vs ours
+  synth-pt  --space S --gnn G --out X.pt --config C.pkl
+            a random predictor saved as the authors save theirs
+
+Each subcommand has --help. Errors: one line on stderr, exit status 2."""
+
+
 class Parser(argparse.ArgumentParser):
     def error(self, message):
         raise InputError(f"{self.prog}: {message} (see --help)")
 
 
 def main(argv):
-    ap = Parser(prog="torch_autobuild.py",
-                description="Plain-PyTorch reference of the AutoBuild predictor (see the file header).")
+    ap = Parser(prog="torch_autobuild.py", description=DESCRIPTION,
+                formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True, parser_class=Parser)
     p = sub.add_parser("predict", help="predictions and hop norms of a checkpoint")
     p.add_argument("--predictor", required=True, help="autobuild-predictor .h5")
