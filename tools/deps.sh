@@ -1,11 +1,20 @@
 #!/usr/bin/env bash
 # Installs the Debian packages autobuild needs, if any is missing.
-# usage: tools/deps.sh [--dev]   (--dev adds clang for the fuzz targets)
+# usage: tools/deps.sh [--dev] [--test]
+#   --dev   adds clang for the fuzz targets
+#   --test  adds Debian's PyTorch, used by the tests that compare converted
+#           pretrained predictors with PyTorch (the core never needs Python)
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libopenmpi-dev openmpi-bin libhdf5-dev hdf5-tools
       libopenblas-dev liblapacke-dev libyaml-dev libcunit1-dev libjansson-dev libcsv-dev
       python3-h5py valgrind)
-[ "${1:-}" = "--dev" ] && pkgs+=(clang libclang-rt-14-dev)
+for a in "$@"; do
+  case $a in
+    --dev) pkgs+=(clang libclang-rt-14-dev) ;;
+    --test) pkgs+=(python3-torch python3-numpy) ;;
+    *) echo "usage: tools/deps.sh [--dev] [--test]" >&2; exit 2 ;;
+  esac
+done
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -10,6 +10,14 @@
 #include <math.h>
 #include <string.h>
 
+/* The hot loops get an AVX2 version chosen at run time where the CPU has it
+ * (FMA stays off, so every version computes bit-identical results). */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
+#define HOT __attribute__((target_clones("avx2", "default")))
+#else
+#define HOT
+#endif
+
 /* ---- dense ---------------------------------------------------------------- */
 
 void ab_nn_linear_fwd(const float *x, int n, int in, const float *w, const float *b, int out,
@@ -59,12 +67,12 @@ static inline float leaky(float v, float slope)
     return v > 0.0f ? v : neg;
 }
 
-void ab_nn_leaky_fwd(const float *x, size_t n, float slope, float *y)
+HOT void ab_nn_leaky_fwd(const float *x, size_t n, float slope, float *y)
 {
     for (size_t i = 0; i < n; i++) y[i] = leaky(x[i], slope);
 }
 
-void ab_nn_leaky_bwd(const float *y, const float *dy, size_t n, float slope, float *dx)
+HOT void ab_nn_leaky_bwd(const float *y, const float *dy, size_t n, float slope, float *dx)
 {
     for (size_t i = 0; i < n; i++) {
         float m = y[i] > 0.0f ? 1.0f : slope;
@@ -77,12 +85,12 @@ void ab_nn_abs_fwd(const float *x, size_t n, float *y)
     for (size_t i = 0; i < n; i++) y[i] = fabsf(x[i]);
 }
 
-void ab_nn_abs_bwd(const float *x, const float *dy, size_t n, float *dx)
+HOT void ab_nn_abs_bwd(const float *x, const float *dy, size_t n, float *dx)
 {
     for (size_t i = 0; i < n; i++) dx[i] += x[i] > 0.0f ? dy[i] : x[i] < 0.0f ? -dy[i] : 0.0f;
 }
 
-void ab_nn_add_to(const float *x, size_t n, float *y)
+HOT void ab_nn_add_to(const float *x, size_t n, float *y)
 {
     for (size_t i = 0; i < n; i++) y[i] += x[i];
 }
@@ -109,7 +117,7 @@ void ab_nn_embedding_bwd(const int *idx, int n, int d, const float *dy, float *d
 
 #define BN_MAX_C AB_NN_MAX_CHANNELS
 
-void ab_nn_bn_sum(const float *x, int n, int c, double *sum)
+HOT void ab_nn_bn_sum(const float *x, int n, int c, double *sum)
 {
     for (int i = 0; i < n; i++) {
         const float *row = x + (size_t)i * (size_t)c;
@@ -117,7 +125,7 @@ void ab_nn_bn_sum(const float *x, int n, int c, double *sum)
     }
 }
 
-void ab_nn_bn_sqdev(const float *x, int n, int c, const double *mean, double *sq)
+HOT void ab_nn_bn_sqdev(const float *x, int n, int c, const double *mean, double *sq)
 {
     for (int i = 0; i < n; i++) {
         const float *row = x + (size_t)i * (size_t)c;
@@ -140,7 +148,7 @@ void ab_nn_bn_finish(const double *mean, const double *sq, int n_total, int c, f
     }
 }
 
-void ab_nn_bn_apply(const float *x, int n, int c, const double *mean, const float *inv_std,
+HOT void ab_nn_bn_apply(const float *x, int n, int c, const double *mean, const float *inv_std,
                     const float *gamma, const float *beta, float *xhat, float *y)
 {
     float m[BN_MAX_C];
@@ -181,7 +189,7 @@ void ab_nn_bn_fwd(const float *x, int n, int c, const float *gamma, const float 
     ab_nn_bn_apply(x, n, c, mean, cache->inv_std, gamma, beta, cache->xhat, y);
 }
 
-void ab_nn_bn_bwd_sums(const float *dy, const float *xhat, int n, int c, double *sum_dy,
+HOT void ab_nn_bn_bwd_sums(const float *dy, const float *xhat, int n, int c, double *sum_dy,
                        double *sum_dy_xhat)
 {
     for (int i = 0; i < n; i++) {
@@ -193,7 +201,7 @@ void ab_nn_bn_bwd_sums(const float *dy, const float *xhat, int n, int c, double 
     }
 }
 
-void ab_nn_bn_bwd_apply(const float *dy, const float *xhat, int n, int c, const float *gamma,
+HOT void ab_nn_bn_bwd_apply(const float *dy, const float *xhat, int n, int c, const float *gamma,
                         const float *inv_std, const double *sum_dy, const double *sum_dy_xhat,
                         int n_total, float *dx)
 {
@@ -226,7 +234,7 @@ void ab_nn_bn_bwd(const struct ab_nn_bn_cache *cache, int n, int c, const float 
 
 /* ---- pooling and norms ---------------------------------------------------- */
 
-void ab_nn_pool_fwd(const float *x, int c, const int *graph_ptr, int g, int mean, float *y)
+HOT void ab_nn_pool_fwd(const float *x, int c, const int *graph_ptr, int g, int mean, float *y)
 {
     for (int gi = 0; gi < g; gi++) {
         float *out = y + (size_t)gi * (size_t)c;
@@ -243,7 +251,7 @@ void ab_nn_pool_fwd(const float *x, int c, const int *graph_ptr, int g, int mean
     }
 }
 
-void ab_nn_pool_bwd(const float *dy, int c, const int *graph_ptr, int g, int mean, float *dx)
+HOT void ab_nn_pool_bwd(const float *dy, int c, const int *graph_ptr, int g, int mean, float *dx)
 {
     for (int gi = 0; gi < g; gi++) {
         const float *grad = dy + (size_t)gi * (size_t)c;
@@ -266,7 +274,7 @@ void ab_nn_l1norm_fwd(const float *x, int n, int c, float *y)
     }
 }
 
-void ab_nn_l1norm_bwd(const float *x, int n, int c, const float *dy, float *dx)
+HOT void ab_nn_l1norm_bwd(const float *x, int n, int c, const float *dy, float *dx)
 {
     for (int i = 0; i < n; i++) {
         const float *row = x + (size_t)i * (size_t)c;
@@ -331,7 +339,7 @@ void ab_nn_gatv2_fwd(const struct ab_nn_graph *gr, const float *x, int in, int o
     ab_nn_gatv2_fwd_range(gr, 0, gr->n_nodes, x, in, out, p, cache, y);
 }
 
-void ab_nn_gatv2_fwd_range(const struct ab_nn_graph *gr, int lo, int hi, const float *x,
+HOT void ab_nn_gatv2_fwd_range(const struct ab_nn_graph *gr, int lo, int hi, const float *x,
                            int in, int out, const struct ab_nn_gat_params *p,
                            struct ab_nn_gat_cache *cache, float *y)
 {
@@ -373,7 +381,7 @@ void ab_nn_gatv2_bwd(const struct ab_nn_graph *gr, const float *x, int in, int o
     ab_nn_gatv2_bwd_range(gr, 0, gr->n_nodes, x, in, out, p, cache, dy, g, dx, scratch);
 }
 
-void ab_nn_gatv2_bwd_range(const struct ab_nn_graph *gr, int lo, int hi, const float *x,
+HOT void ab_nn_gatv2_bwd_range(const struct ab_nn_graph *gr, int lo, int hi, const float *x,
                            int in, int out, const struct ab_nn_gat_params *p,
                            const struct ab_nn_gat_cache *cache, const float *dy,
                            struct ab_nn_gat_grads *g, float *dx, float *scratch)
@@ -474,7 +482,7 @@ void ab_nn_graphconv_bwd_range(const struct ab_nn_graph *gr, int lo, int hi, con
 
 /* ---- optimiser ------------------------------------------------------------ */
 
-void ab_nn_adamw_step(float *p, const float *g, float *m, float *v, size_t n, float lr,
+HOT void ab_nn_adamw_step(float *p, const float *g, float *m, float *v, size_t n, float lr,
                       float beta1, float beta2, float eps, float wd, long t)
 {
     const double bc1 = 1.0 - pow(beta1, (double)t), bc2 = 1.0 - pow(beta2, (double)t);

@@ -358,6 +358,10 @@ ab_status ab_predictor_load(const char *path, struct ab_predictor **out)
         if (!read_f64_attr(g, "mae", &v)) p->test_mae = v;
         if (!read_f64_attr(g, "mape", &v)) p->test_mape = v;
         if (!read_f64_attr(g, "seconds", &v)) p->seconds = v;
+        if (!read_f64_attr(g, "lr", &v)) p->lr = v;
+        if (!read_f64_attr(g, "weight_decay", &v)) p->weight_decay = v;
+        if (!ab_h5_read_i64_attr(g, "batch", &iv)) p->batch = (long)iv;
+        if (!ab_h5_read_i64_attr(g, "seed", &iv)) p->seed = (long)iv;
         if (!ab_h5_read_i64_attr(g, "epochs", &iv)) p->epochs = (long)iv;
         if (!ab_h5_read_i64_attr(g, "n_train", &iv)) p->n_train = (long)iv;
         if (!ab_h5_read_i64_attr(g, "n_test", &iv)) p->n_test = (long)iv;

@@ -502,9 +502,10 @@ cleanup:
 const float *ab_pred_output(const struct ab_pred_ws *ws) { return ws->out; }
 const float *ab_pred_hop_norms(const struct ab_pred_ws *ws, int hop) { return ws->norm[hop]; }
 
-const float *ab_pred_node_embeddings(const struct ab_pred_ws *ws, int hop, int *width)
+const float *ab_pred_node_embeddings(const struct ab_predictor *p, const struct ab_pred_ws *ws,
+                                     int hop, int *width)
 {
-    (void)width;
+    if (width) *width = hop == 0 ? p->n_fe : p->cfg.hidden;
     return ws->h[hop];
 }
 
@@ -556,7 +557,8 @@ static void fe_forward(const struct ab_predictor *p, struct ab_pred_ws *ws,
     for (int f = 0; f < F; f++) {
         const struct ab_pred_fe *fe = &p->fe[f];
         float *col = ws->fe_in + (size_t)f * (size_t)N + n0;
-        float *res = ws->dtmp + n0; /* [n] scalar outputs */
+        /* [n] scalar outputs, in this thread's rows of dtmp [N x H] */
+        float *res = ws->dtmp + (size_t)n0 * (size_t)p->cfg.hidden;
         for (int i = 0; i < n; i++)
             col[i] = b->x[(size_t)(n0 + i) * (size_t)b->n_features + (size_t)f];
         if (fe->card > 0) {
@@ -734,6 +736,21 @@ double ab_pred_loss(struct ab_predictor *p, struct ab_pred_ws *ws, const float *
     return loss_terms(p, ws, y, 0, NULL, NULL);
 }
 
+/* Row strides of the scratch gradients that threads slice by their first
+ * graph or node: the widest row any use of them holds. */
+static int max_width(const struct ab_predictor *p)
+{
+    return p->n_fe > p->cfg.hidden ? p->n_fe : p->cfg.hidden;
+}
+
+static int fe_width(const struct ab_predictor *p)
+{
+    int w = 3;
+    for (int f = 0; f < p->n_fe; f++)
+        if (p->fe[f].card > 0 && p->fe[f].dim > w) w = p->fe[f].dim;
+    return w;
+}
+
 /* The gradient slot of a parameter pointer in the gradient array G. */
 #define GRAD(ptr) (G + ((ptr) - p->params))
 
@@ -764,11 +781,13 @@ static void head_backward(struct ab_predictor *p, struct ab_pred_ws *ws,
     memset(d1, 0, sizeof(float) * gh);
     ab_nn_linear_bwd(ws->pp[0] + r, g, H, p->pp_w[1], H, d0, GRAD(p->pp_w[1]), GRAD(p->pp_b[1]),
                      d1);
-    /* pp0 = hgL W0^T + b0 */
-    memset(ws->dhg + r, 0, sizeof(float) * gh);
+    /* pp0 = hgL W0^T + b0; each thread's slice of dhg starts at g0 x max
+     * width, whatever width it holds, so slices never overlap */
+    float *dhg = ws->dhg + (size_t)pt->g0 * (size_t)max_width(p);
+    memset(dhg, 0, sizeof(float) * gh);
     ab_nn_linear_bwd(ws->hg[L] + r, g, H, p->pp_w[0], H, d1, GRAD(p->pp_w[0]), GRAD(p->pp_b[0]),
-                     ws->dhg + r);
-    ab_nn_pool_bwd(ws->dhg + r, H, ws->graph_ptr + pt->g0, g, p->cfg.aggr_mean, ws->dh[L]);
+                     dhg);
+    ab_nn_pool_bwd(dhg, H, ws->graph_ptr + pt->g0, g, p->cfg.aggr_mean, ws->dh[L]);
 }
 
 /* d loss / d ||hG_l|| back through the norm and the pooling into dh[l]. */
@@ -777,16 +796,17 @@ static void hop_backward(struct ab_predictor *p, struct ab_pred_ws *ws,
 {
     const int L = p->cfg.layers, g = pt->g1 - pt->g0;
     if (p->cfg.lambda <= 0.0) return;
+    float *dhg = ws->dhg + (size_t)pt->g0 * (size_t)max_width(p);
     for (int l = 0; l <= L; l++) {
         int w = l == 0 ? p->n_fe : p->cfg.hidden;
         const size_t r = (size_t)pt->g0 * (size_t)w;
-        memset(ws->dhg + r, 0, sizeof(float) * (size_t)g * (size_t)w);
+        memset(dhg, 0, sizeof(float) * (size_t)g * (size_t)w);
         const float *dn = ws->dnorm_all + (size_t)l * (size_t)ws->g + pt->g0;
         if (p->cfg.norm_ord == 2)
-            ab_nn_l2norm_bwd(ws->hg[l] + r, ws->norm[l] + pt->g0, g, w, dn, ws->dhg + r);
+            ab_nn_l2norm_bwd(ws->hg[l] + r, ws->norm[l] + pt->g0, g, w, dn, dhg);
         else
-            ab_nn_l1norm_bwd(ws->hg[l] + r, g, w, dn, ws->dhg + r);
-        ab_nn_pool_bwd(ws->dhg + r, w, ws->graph_ptr + pt->g0, g, p->cfg.aggr_mean, ws->dh[l]);
+            ab_nn_l1norm_bwd(ws->hg[l] + r, g, w, dn, dhg);
+        ab_nn_pool_bwd(dhg, w, ws->graph_ptr + pt->g0, g, p->cfg.aggr_mean, ws->dh[l]);
     }
 }
 
@@ -801,10 +821,12 @@ static void fe_backward(struct ab_predictor *p, struct ab_pred_ws *ws,
                   (size_t)n * (size_t)F, dpre);
     for (int f = 0; f < F; f++) {
         struct ab_pred_fe *fe = &p->fe[f];
-        float *dcol = ws->dtmp + n0; /* [n] */
+        /* [n], inside this thread's rows of dtmp [N x H]: other threads may
+         * still read theirs in the BatchNorm backward */
+        float *dcol = ws->dtmp + (size_t)n0 * (size_t)p->cfg.hidden;
         for (int i = 0; i < n; i++) dcol[i] = dpre[(size_t)i * (size_t)F + (size_t)f];
         if (fe->card > 0) {
-            float *demb = ws->dfe + (size_t)n0 * (size_t)fe->dim;
+            float *demb = ws->dfe + (size_t)n0 * (size_t)fe_width(p);
             memset(demb, 0, sizeof(float) * (size_t)n * (size_t)fe->dim);
             ab_nn_linear_bwd(emb + (size_t)n0 * (size_t)fe->dim, n, fe->dim, fe->w, 1, dcol,
                              GRAD(fe->w), GRAD(fe->b), demb);
@@ -813,7 +835,7 @@ static void fe_backward(struct ab_predictor *p, struct ab_pred_ws *ws,
             emb += (size_t)fe->dim * (size_t)N;
         } else {
             float *hid = ws->fe_hid + (size_t)f * 3 * (size_t)N + (size_t)n0 * 3;
-            float *dhid = ws->dfe + (size_t)n0 * 3;
+            float *dhid = ws->dfe + (size_t)n0 * (size_t)fe_width(p);
             memset(dhid, 0, sizeof(float) * (size_t)n * 3);
             ab_nn_linear_bwd(hid, n, 3, fe->w1, 1, dcol, GRAD(fe->w1), GRAD(fe->b1), dhid);
             ab_nn_linear_bwd(ws->fe_in + (size_t)f * (size_t)N + n0, n, 1, fe->w0, 3, dhid,

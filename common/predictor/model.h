@@ -144,7 +144,8 @@ ab_status ab_pred_forward(struct ab_predictor *p, struct ab_pred_ws *ws,
  * of the hop-l graph embedding [G]; node embeddings of hop l [N x width]. */
 const float *ab_pred_output(const struct ab_pred_ws *ws);
 const float *ab_pred_hop_norms(const struct ab_pred_ws *ws, int hop);
-const float *ab_pred_node_embeddings(const struct ab_pred_ws *ws, int hop, int *width);
+const float *ab_pred_node_embeddings(const struct ab_predictor *p, const struct ab_pred_ws *ws,
+                                     int hop, int *width);
 
 /* Loss of the last (training) forward against standardised targets y [G],
  * and its gradient into p->grads (zeroed first). *mse and *rank (optional)

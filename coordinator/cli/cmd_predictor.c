@@ -247,7 +247,8 @@ ab_status ab_cmd_train(int argc, char **argv, struct ab_runtime *rt)
         case 'L': AB_CALL(parse_double("--lambda", optarg, 0, 1000, &cfg.lambda)); break;
         case 's': AB_CALL(ab_cli_int("--seed", optarg, 0, 0x7fffffffffffffffL, &v));
                   o.seed = (unsigned long long)v; break;
-        case 'T': AB_CALL(ab_cli_int("--threads", optarg, 1, 1024, &v)); o.threads = (int)v; break;
+        case 'T': AB_CALL(ab_cli_int("--threads", optarg, 1, AB_PRED_MAX_THREADS, &v));
+                  o.threads = (int)v; break;
         case 'g':
             if (!strcmp(optarg, "gatv2")) cfg.gnn = AB_GNN_GATV2;
             else if (!strcmp(optarg, "graphconv")) cfg.gnn = AB_GNN_GRAPHCONV;
