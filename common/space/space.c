@@ -41,6 +41,8 @@ void ab_space_destroy(struct ab_space **spp)
     free(sp->resolutions);
     free(sp->sample_resolutions);
     free(sp->definition);
+    for (int u = 0; u < AB_MAX_STAGES; u++) free(sp->allowed[u].index);
+    free(sp->reduced_source);
     free(sp);
     *spp = NULL;
 }
@@ -164,8 +166,12 @@ char *ab_space_size_string(const struct ab_space *sp)
     char *out = malloc(64 * 9 + 2);
     if (!out) return NULL;
     big_set(&total, 1);
-    for (int s = 0; s < sp->n_stages; s++) {
+    for (int s = 0; !sp->reduced && s < sp->n_stages; s++) {
         stage_count_big(&sp->stages[s], &st);
+        big_mul(&total, &st);
+    }
+    for (int u = 0; sp->reduced && u < sp->n_units; u++) {
+        big_set(&st, sp->allowed[u].n);
         big_mul(&total, &st);
     }
     int len = sprintf(out, "%u", total.d[total.n - 1]);
@@ -176,6 +182,10 @@ char *ab_space_size_string(const struct ab_space *sp)
 double ab_space_size_log10(const struct ab_space *sp)
 {
     double lg = 0.0;
+    if (sp->reduced) {
+        for (int u = 0; u < sp->n_units; u++) lg += log10((double)sp->allowed[u].n);
+        return lg;
+    }
     for (int s = 0; s < sp->n_stages; s++) {
         const struct ab_stage *st = &sp->stages[s];
         double sum = 0.0;
@@ -196,6 +206,12 @@ static uint64_t pow_sat(uint64_t n, int d)
 }
 
 uint64_t ab_space_unit_count(const struct ab_space *sp, int u)
+{
+    if (sp->reduced) return sp->allowed[u].n;
+    return ab_space_unit_count_full(sp, u);
+}
+
+uint64_t ab_space_unit_count_full(const struct ab_space *sp, int u)
 {
     const struct ab_unit *un = &sp->units[u];
     uint64_t total = 1;
@@ -248,7 +264,7 @@ ab_status ab_space_unit_subgraph(const struct ab_space *sp, int u, uint64_t inde
              "unit %d does not exist; space '%s' has units 1 to %d", u + 1,
              sp->name, sp->n_units);
     un = &sp->units[u];
-    AB_CHECK(index < ab_space_unit_count(sp, u), AB_ERR_INPUT,
+    AB_CHECK(index < ab_space_unit_count_full(sp, u), AB_ERR_INPUT,
              "subgraph index %llu is out of range for unit %d of space '%s'",
              (unsigned long long)index, u + 1, sp->name);
     memset(out, 0, sizeof *out);
@@ -287,6 +303,53 @@ ab_status ab_space_unit_subgraph(const struct ab_space *sp, int u, uint64_t inde
     AB_ASSERT(0);
 cleanup:
     return rc;
+}
+
+uint64_t ab_space_unit_subgraph_index(const struct ab_space *sp, const struct ab_subgraph *g)
+{
+    const struct ab_unit *un = &sp->units[g->unit];
+    int min_total = 0, total = 0;
+    uint64_t index = 0;
+    for (int k = 0; k < un->n_stages; k++) {
+        min_total += sp->stages[un->first + k].min_layers;
+        total += g->depth[k];
+    }
+    /* every depth tuple of a smaller total, and of the same total but
+     * earlier (lexicographically), comes first */
+    for (int t = min_total; t <= total; t++) {
+        uint8_t depth[AB_MAX_STAGES];
+        for (int k = 0; k < un->n_stages; k++)
+            depth[k] = (uint8_t)sp->stages[un->first + k].min_layers;
+        int have = (min_total == t) ? 1 : next_depth_tuple(sp, un, depth, t);
+        while (have) {
+            if (t == total && !memcmp(depth, g->depth, (size_t)un->n_stages)) goto found;
+            uint64_t count = 1;
+            for (int k = 0; k < un->n_stages; k++)
+                count *= pow_sat((uint64_t)sp->stages[un->first + k].n_choices, depth[k]);
+            index += count;
+            have = next_depth_tuple(sp, un, depth, t);
+        }
+    }
+found:;
+    uint64_t digits = 0;
+    for (int k = 0; k < un->n_stages; k++) {
+        uint64_t n = (uint64_t)sp->stages[un->first + k].n_choices;
+        for (int l = 0; l < g->depth[k]; l++) digits = digits * n + g->choice[k][l];
+    }
+    return index + digits;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+int ab_space_unit_allows(const struct ab_space *sp, int u, uint64_t index)
+{
+    if (!sp->reduced) return 1;
+    return bsearch(&index, sp->allowed[u].index, (size_t)sp->allowed[u].n, sizeof(uint64_t),
+                   cmp_u64) != NULL;
 }
 
 void ab_arch_get_unit(const struct ab_space *sp, const struct ab_arch *a, int u,
@@ -378,6 +441,13 @@ ab_status ab_arch_validate(const struct ab_space *sp, const struct ab_arch *a)
         AB_CHECK(a->depth[s] == 0, AB_ERR_INPUT,
                  "the architecture has more than the %d stages of space '%s'",
                  sp->n_stages, sp->name);
+    for (int u = 0; sp->reduced && u < sp->n_units; u++) {
+        struct ab_subgraph g;
+        ab_arch_get_unit(sp, a, u, &g);
+        AB_CHECK(ab_space_unit_allows(sp, u, ab_space_unit_subgraph_index(sp, &g)), AB_ERR_INPUT,
+                 "unit %d of the architecture is not in the reduced space %s", u + 1,
+                 sp->reduced_source ? sp->reduced_source : "");
+    }
 cleanup:
     return rc;
 }
@@ -598,6 +668,14 @@ void ab_arch_sample(const struct ab_space *sp, struct ab_rng *rng,
         n = sp->n_sample_resolutions;
     }
     if (n > 0) out->resolution = resolutions[ab_rng_below(rng, (uint64_t)n)];
+    if (sp->reduced) {
+        for (int u = 0; u < sp->n_units; u++) {
+            struct ab_subgraph g;
+            uint64_t pick = sp->allowed[u].index[ab_rng_below(rng, sp->allowed[u].n)];
+            if (ab_space_unit_subgraph(sp, u, pick, &g) == AB_OK) ab_arch_set_unit(sp, out, &g);
+        }
+        return;
+    }
     for (int s = 0; s < sp->n_stages; s++) {
         const struct ab_stage *st = &sp->stages[s];
         int span = st->max_layers - st->min_layers + 1;
@@ -621,6 +699,7 @@ ab_status ab_space_open(const char *name_or_path, struct ab_space **out)
                   (l > 5 && !strcmp(name_or_path + l - 5, ".yaml")) ||
                   (l > 4 && !strcmp(name_or_path + l - 4, ".yml"));
     *out = NULL;
+    if (l > 3 && !strcmp(name_or_path + l - 3, ".h5")) return ab_reduced_space_load(name_or_path, out);
     if (!is_file) return ab_space_create_builtin(name_or_path, out);
     f = fopen(name_or_path, "rb");
     AB_CHECK(f != NULL, AB_ERR_INPUT, "%s: cannot open the space file", name_or_path);

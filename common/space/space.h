@@ -80,6 +80,13 @@ struct ab_feature {
     int embed_dim;      /* FE-MLP embedding width for categorical features */
 };
 
+/* The subgraphs a reduced space allows in one unit: enumeration indices
+ * (ab_space_unit_subgraph), sorted ascending, no repeats. */
+struct ab_unit_set {
+    uint64_t n;
+    uint64_t *index;
+};
+
 struct ab_space {
     enum ab_space_kind kind;
     char *name;
@@ -100,6 +107,12 @@ struct ab_space {
     /* Node features (seqgraph.h): columns of the feature matrix. */
     int n_features;
     struct ab_feature features[AB_MAX_FEATURES];
+    /* Reduced spaces (autobuild reduce): 1 when `allowed` restricts every
+     * unit to a subset of its subgraphs. Architectures keep the base space's
+     * name and JSON form; sampling and validation honour the subsets. */
+    int reduced;
+    struct ab_unit_set allowed[AB_MAX_STAGES];
+    char *reduced_source;  /* the reduced-space file */
     /* The space's definition as text: {"builtin":"ofa_mbv3"} for built-ins,
      * the YAML source for YAML spaces. Stored in every file that holds
      * architectures of the space, so the file explains itself and
@@ -125,9 +138,10 @@ struct ab_subgraph {
 
 /* --- creation --------------------------------------------------------- */
 
-/* Opens a space by name ("ofa_mbv3", "ofa_pn") or from a YAML file (a path
- * ending in .yaml/.yml or containing '/'). On failure *out is NULL and the
- * error names the file, line and field. */
+/* Opens a space by name ("ofa_mbv3", "ofa_pn"), from a YAML file (a path
+ * ending in .yaml/.yml or containing '/'), or from a reduced-space file
+ * written by `autobuild reduce` (a path ending in .h5). On failure *out is
+ * NULL and the error names the file, line and field. */
 ab_status ab_space_open(const char *name_or_path, struct ab_space **out);
 
 /* The built-in spaces. On failure (out of memory) *out is NULL. */
@@ -153,8 +167,19 @@ ab_status ab_space_finalize(struct ab_space *sp);
 
 /* --- sizes and subgraphs ---------------------------------------------- */
 
-/* Number of subgraphs of unit u, or UINT64_MAX when it does not fit. */
+/* Number of subgraphs of unit u (in a reduced space: the allowed ones), or
+ * UINT64_MAX when it does not fit. */
 uint64_t ab_space_unit_count(const struct ab_space *sp, int u);
+
+/* Number of subgraphs of unit u in the full space, whether reduced or not:
+ * the range of enumeration indices. */
+uint64_t ab_space_unit_count_full(const struct ab_space *sp, int u);
+
+/* Reduced spaces (reduced.c): written by `autobuild reduce`, HDF5 format
+ * hdf5-schemas/reduced-space.md. Load fails (AB_ERR_INPUT) for files of
+ * other kinds or with indices outside the base space. Save is atomic. */
+ab_status ab_reduced_space_load(const char *path, struct ab_space **out);
+ab_status ab_reduced_space_save(const struct ab_space *sp, const char *path);
 
 /* The exact number of architectures per resolution, as a decimal string
  * (malloc'd; NULL when out of memory). */
@@ -168,6 +193,14 @@ double ab_space_size_log10(const struct ab_space *sp);
  * lexicographically by choice indices. */
 ab_status ab_space_unit_subgraph(const struct ab_space *sp, int u,
                                  uint64_t index, struct ab_subgraph *out);
+
+/* The enumeration index of a subgraph (the inverse of
+ * ab_space_unit_subgraph). The subgraph must be valid for its unit. */
+uint64_t ab_space_unit_subgraph_index(const struct ab_space *sp, const struct ab_subgraph *g);
+
+/* 1 when a reduced space allows subgraph index `index` in unit u (always 1
+ * for spaces that are not reduced). */
+int ab_space_unit_allows(const struct ab_space *sp, int u, uint64_t index);
 
 /* Unit u of an architecture as a subgraph. */
 void ab_arch_get_unit(const struct ab_space *sp, const struct ab_arch *a,

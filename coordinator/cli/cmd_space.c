@@ -54,6 +54,7 @@ static void print_table(const struct ab_space *sp, const char *size)
 {
     char f[256];
     printf("space %s (%s)\n", sp->name, sp->source);
+    if (sp->reduced) printf("  reduced space from %s\n", sp->reduced_source);
     if (sp->n_resolutions > 0) {
         printf("  resolutions: %d", sp->resolutions[0]);
         if (sp->n_resolutions > 1)
@@ -80,6 +81,10 @@ static void print_table(const struct ab_space *sp, const char *size)
         if (un->n_stages > 1) printf("-%d", un->first + un->n_stages);
         printf(": ");
         print_unit_count(sp, u, stdout);
+        if (sp->reduced) {
+            printf(" subgraphs (of %llu)\n", (unsigned long long)ab_space_unit_count_full(sp, u));
+            continue;
+        }
         printf(" subgraphs (");
         for (int k = 0; k < un->n_stages; k++) {
             stage_formula(&sp->stages[un->first + k], f, sizeof f);
@@ -99,9 +104,10 @@ static void print_table(const struct ab_space *sp, const char *size)
         u += r;
     }
     printf(" = %s (10^%.2f)\n", size, ab_space_size_log10(sp));
-    if (sp->n_resolutions > 1)
+    int n_res = sp->reduced ? sp->n_sample_resolutions : sp->n_resolutions;
+    if (n_res > 1)
         printf("  architectures x resolutions: 10^%.2f\n",
-               ab_space_size_log10(sp) + log10((double)sp->n_resolutions));
+               ab_space_size_log10(sp) + log10((double)n_res));
     printf("  node features:");
     for (int i = 0; i < sp->n_features; i++) {
         if (sp->features[i].cardinality) printf(" %s(%d)", sp->features[i].name,
@@ -213,9 +219,11 @@ ab_status ab_cmd_space_subgraphs(int argc, char **argv, struct ab_runtime *rt)
              unit, sp->name, sp->n_units);
     uint64_t count = ab_space_unit_count(sp, (int)unit - 1);
     AB_CHECK(count != UINT64_MAX, AB_ERR_INPUT, "unit %ld has more than 2^64 subgraphs", unit);
-    for (uint64_t i = (uint64_t)start; i < count && (limit < 0 || (long)(i - (uint64_t)start) < limit);
-         i++) {
+    for (uint64_t k = (uint64_t)start; k < count && (limit < 0 || (long)(k - (uint64_t)start) < limit);
+         k++) {
         struct ab_subgraph g;
+        /* in a reduced space: the k-th allowed subgraph */
+        uint64_t i = sp->reduced ? sp->allowed[unit - 1].index[k] : k;
         AB_CALL(ab_space_unit_subgraph(sp, (int)unit - 1, i, &g));
         printf("{\"unit\":%ld,\"index\":%llu,\"stages\":[", unit, (unsigned long long)i);
         for (int k = 0; k < g.n_stages; k++) {
