@@ -168,6 +168,11 @@ cleanup:
     return rc;
 }
 
+ab_status ab_predictor_write_group(const struct ab_predictor *p, hid_t loc)
+{
+    return write_all(p, loc);
+}
+
 ab_status ab_predictor_save(const struct ab_predictor *p, const char *path)
 {
     ab_status rc = AB_OK;
@@ -279,13 +284,24 @@ cleanup:
 ab_status ab_predictor_load(const char *path, struct ab_predictor **out)
 {
     ab_status rc = AB_OK;
-    hid_t f = H5I_INVALID_HID, g = H5I_INVALID_HID;
+    hid_t f = H5I_INVALID_HID;
+    *out = NULL;
+    AB_CALL(ab_h5_open_checked(path, AB_PREDICTOR_FORMAT, AB_PREDICTOR_VERSION, &f, NULL));
+    AB_CALL(ab_predictor_read_group(f, path, out));
+cleanup:
+    ab_h5_close(&f);
+    return rc;
+}
+
+ab_status ab_predictor_read_group(hid_t f, const char *path, struct ab_predictor **out)
+{
+    ab_status rc = AB_OK;
+    hid_t g = H5I_INVALID_HID;
     struct ab_predictor *p = NULL;
     struct ab_space *sp = NULL;
     struct ab_pred_config cfg;
     char *def = NULL, *target = NULL;
     *out = NULL;
-    AB_CALL(ab_h5_open_checked(path, AB_PREDICTOR_FORMAT, AB_PREDICTOR_VERSION, &f, NULL));
     if (ab_h5_read_str_attr(f, "space_definition", &def) ||
         ab_h5_read_str_attr(f, "target", &target)) {
         rc = ab_err_prefix("%s", path);
@@ -376,7 +392,6 @@ cleanup:
     free(def);
     free(target);
     ab_h5_close(&g);
-    ab_h5_close(&f);
     ab_space_destroy(&sp);
     ab_predictor_destroy(&p);
     return rc;

@@ -16,6 +16,7 @@
 #include "cli/cli.h"
 #include "modules/units.h"
 #include "predictor/checkpoint.h"
+#include "predictor/ensemble.h"
 #include "util/log.h"
 
 #define UNKNOWN_OPTION()                                                       \
@@ -76,6 +77,10 @@ static const char label_help[] =
     "4 x 7371 + 66339 (stages 5 and 6 merged). Writes the scores per unit, best\n"
     "first (hdf5-schemas/units.md); read them with 'autobuild units show'.\n"
     "\n"
+    "P.h5 may be an ensemble from 'autobuild train --folds F --seeds S': each\n"
+    "subgraph then scores the sum over members of its standardised score weighted\n"
+    "by the member's held-out SRCC at the subgraph's hop.\n"
+    "\n"
     "  --resolution R   input resolution of the subgraphs (default 224 for OFA, as\n"
     "                   the authors; the largest for YAML spaces)\n"
     "  --threads T      threads (default 1)\n";
@@ -90,6 +95,7 @@ ab_status ab_cmd_label(int argc, char **argv, struct ab_runtime *rt)
                                          {0, 0, 0, 0}};
     ab_status rc = AB_OK;
     struct ab_predictor *p = NULL;
+    struct ab_ensemble *ens = NULL;
     struct ab_units *us = NULL;
     const char *pred = NULL, *out = NULL;
     long res = -1, threads = 1;
@@ -110,19 +116,31 @@ ab_status ab_cmd_label(int argc, char **argv, struct ab_runtime *rt)
         rc = ab_cli_usage(argv[0], "--predictor and --out are required");
         goto cleanup;
     }
-    AB_CALL(ab_predictor_load(pred, &p));
-    p->threads = (int)threads;
-    if (res < 0) res = default_resolution(p->space);
-    AB_CHECK(res == 0 ? p->space->n_resolutions == 0 : ab_space_has_resolution(p->space, (int)res),
-             AB_ERR_INPUT, "--resolution %ld is not a resolution of space '%s'", res,
-             p->space->name);
-    AB_CALL(ab_units_score(p, pred, (int)res, 4096, &us));
+    if (ab_ensemble_is_file(pred)) {
+        AB_CALL(ab_ensemble_load(pred, &ens));
+        for (int m = 0; m < ens->n; m++) ens->member[m]->threads = (int)threads;
+        if (res < 0) res = default_resolution(ens->member[0]->space);
+        AB_CHECK(res == 0 ? ens->member[0]->space->n_resolutions == 0
+                          : ab_space_has_resolution(ens->member[0]->space, (int)res),
+                 AB_ERR_INPUT, "--resolution %ld is not a resolution of the space", res);
+        AB_CALL(ab_units_score_ensemble(ens->member, ens->n, pred, (int)res, 4096, &us));
+    } else {
+        AB_CALL(ab_predictor_load(pred, &p));
+        p->threads = (int)threads;
+        if (res < 0) res = default_resolution(p->space);
+        AB_CHECK(res == 0 ? p->space->n_resolutions == 0
+                          : ab_space_has_resolution(p->space, (int)res),
+                 AB_ERR_INPUT, "--resolution %ld is not a resolution of space '%s'", res,
+                 p->space->name);
+        AB_CALL(ab_units_score(p, pred, (int)res, 4096, &us));
+    }
     AB_CALL(ab_units_save(us, out));
     long total = 0;
     for (int u = 0; u < us->n_units; u++) total += us->u[u].n;
     AB_LOG_I("scored %ld subgraphs of %d units of %s in %.2f s -> %s", total, us->n_units,
-             p->space->name, now_s() - t0, out);
+             us->space->name, now_s() - t0, out);
 cleanup:
+    ab_ensemble_destroy(&ens);
     ab_units_destroy(&us);
     ab_predictor_destroy(&p);
     return rc;
@@ -214,7 +232,10 @@ static const char reduce_help[] =
     "S.h5', 'autobuild space info S.h5' and the search use it.\n"
     "\n"
     "  --resolution L   resolutions the reduced space samples from (default: the\n"
-    "                   one the subgraphs were scored at)\n";
+    "                   one the subgraphs were scored at)\n"
+    "  --select S       unconstrained (default): the top K of each unit regardless of\n"
+    "                   size; constrained: the top K of each size (layer count) in\n"
+    "                   each unit (METHOD.md section 5)\n";
 
 static int cmp_u64(const void *a, const void *b)
 {
@@ -228,12 +249,14 @@ ab_status ab_cmd_reduce(int argc, char **argv, struct ab_runtime *rt)
                                          {"k", required_argument, NULL, 'k'},
                                          {"out", required_argument, NULL, 'o'},
                                          {"resolution", required_argument, NULL, 'r'},
+                                         {"select", required_argument, NULL, 's'},
                                          {"help", no_argument, NULL, 'h'},
                                          {0, 0, 0, 0}};
     ab_status rc = AB_OK;
     char *paths[MAX_UNIT_FILES];
     struct ab_units *us[MAX_UNIT_FILES] = {0};
     struct ab_space *sp = NULL;
+    int constrained = 0;
     int n_files = 0, ks[AB_MAX_STAGES], n_k = 0, res[64], n_res = 0, o;
     const char *out = NULL;
     optind = 1;
@@ -246,6 +269,12 @@ ab_status ab_cmd_reduce(int argc, char **argv, struct ab_runtime *rt)
         case 'k': AB_CALL(ab_cli_int_list("--k", optarg, AB_MAX_STAGES, ks, &n_k)); break;
         case 'o': out = optarg; break;
         case 'r': AB_CALL(ab_cli_int_list("--resolution", optarg, 64, res, &n_res)); break;
+        case 's':
+            AB_CHECK(!strcmp(optarg, "constrained") || !strcmp(optarg, "unconstrained"),
+                     AB_ERR_INPUT, "--select: expected constrained or unconstrained, got '%s'",
+                     optarg);
+            constrained = !strcmp(optarg, "constrained");
+            break;
         case 'h': fputs(reduce_help, stdout); goto cleanup;
         default: UNKNOWN_OPTION();
         }
@@ -260,11 +289,24 @@ ab_status ab_cmd_reduce(int argc, char **argv, struct ab_runtime *rt)
              "--k: give one K or one per unit (%d units), got %d values", sp->n_units, n_k);
     for (int u = 0; u < sp->n_units; u++) {
         int k = n_k == 1 ? ks[0] : ks[u];
-        uint64_t *set = malloc(sizeof(uint64_t) * (size_t)k * (size_t)n_files);
+        AB_CHECK(k >= 1, AB_ERR_INPUT, "--k must be at least 1");
+        /* sizes 1..AB_MAX_STAGES*AB_MAX_LAYERS: constrained keeps K of each */
+        long cap = (long)k * n_files * (constrained ? AB_MAX_STAGES * AB_MAX_LAYERS : 1);
+        uint64_t *set = malloc(sizeof(uint64_t) * (size_t)cap);
         uint64_t n = 0;
         AB_CHECK_ALLOC(set);
-        for (int f = 0; f < n_files; f++)
-            for (long i = 0; i < k && i < us[f]->u[u].n; i++) set[n++] = us[f]->u[u].index[i];
+        for (int f = 0; f < n_files; f++) {
+            int taken[AB_MAX_STAGES * AB_MAX_LAYERS + 1] = {0};
+            for (long i = 0, got = 0; i < us[f]->u[u].n && (constrained || got < k); i++) {
+                int c = us[f]->u[u].nodes[i];
+                if (constrained) {
+                    if (c < 1 || c > AB_MAX_STAGES * AB_MAX_LAYERS || taken[c] >= k) continue;
+                    taken[c]++;
+                }
+                set[n++] = us[f]->u[u].index[i];
+                got++;
+            }
+        }
         qsort(set, (size_t)n, sizeof *set, cmp_u64);
         uint64_t m = 0;
         for (uint64_t i = 0; i < n; i++)

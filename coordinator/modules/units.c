@@ -321,3 +321,91 @@ cleanup:
     ab_units_destroy(&us);
     return rc;
 }
+
+ab_status ab_units_score_ensemble(struct ab_predictor **member, int n_members,
+                                  const char *path, int resolution, int batch,
+                                  struct ab_units **out)
+{
+    ab_status rc = AB_OK;
+    struct ab_units *acc = NULL, *one = NULL;
+    double *sum = NULL, *raw = NULL;
+    *out = NULL;
+    for (int m = 0; m < n_members; m++) {
+        struct ab_predictor *p = member[m];
+        const int L = p->cfg.layers;
+        AB_CALL(ab_units_score(p, path, resolution, batch, &one));
+        if (!acc) {
+            acc = one;
+            one = NULL;
+            for (int u = 0; u < acc->n_units; u++) {
+                /* reuse acc's arrays: score/raw are rebuilt below by index */
+                struct ab_unit_scores *s = &acc->u[u];
+                double *sc = calloc((size_t)s->n, sizeof(double));
+                double *rw = calloc((size_t)s->n, sizeof(double));
+                int *nd = calloc((size_t)s->n, sizeof(int));
+                AB_CHECK(sc && rw && nd, AB_ERR_NOMEM, "out of memory");
+                for (long i = 0; i < s->n; i++) {
+                    sc[s->index[i]] = s->score[i];
+                    rw[s->index[i]] = s->raw[i];
+                    nd[s->index[i]] = s->nodes[i];
+                }
+                for (long i = 0; i < s->n; i++) s->index[i] = (uint64_t)i;
+                free(s->score);
+                free(s->raw);
+                free(s->nodes);
+                s->score = sc; /* member 0's scores, by index; standardised below */
+                s->raw = rw;
+                s->nodes = nd;
+            }
+            one = NULL;
+        }
+        for (int u = 0; u < acc->n_units; u++) {
+            struct ab_unit_scores *a = &acc->u[u];
+            /* this member's scores by subgraph index */
+            const struct ab_unit_scores *s = m == 0 ? NULL : &one->u[u];
+            long n = a->n;
+            free(sum);
+            free(raw);
+            sum = malloc(sizeof(double) * (size_t)n);
+            raw = malloc(sizeof(double) * (size_t)n);
+            AB_CHECK(sum && raw, AB_ERR_NOMEM, "out of memory");
+            if (s) {
+                for (long i = 0; i < n; i++) {
+                    sum[s->index[i]] = s->score[i];
+                    raw[s->index[i]] = s->raw[i];
+                }
+            } else {
+                memcpy(sum, a->score, sizeof(double) * (size_t)n);
+                memcpy(raw, a->raw, sizeof(double) * (size_t)n);
+                memset(a->score, 0, sizeof(double) * (size_t)n);
+                memset(a->raw, 0, sizeof(double) * (size_t)n);
+            }
+            /* standardise this member's scores over the unit, weight each
+             * subgraph by the member's held-out SRCC at its hop */
+            double mean = 0, var = 0;
+            for (long i = 0; i < n; i++) mean += sum[i];
+            mean /= n;
+            for (long i = 0; i < n; i++) var += (sum[i] - mean) * (sum[i] - mean);
+            double sd = n > 1 ? sqrt(var / n) : 1.0;
+            if (!(sd > 0)) sd = 1.0;
+            for (long i = 0; i < n; i++) {
+                int hop = a->nodes[i] - 1 < L ? a->nodes[i] - 1 : L;
+                double w = p->hop_srcc[hop];
+                if (!isfinite(w) || w < 0) w = 0;
+                a->score[i] += w * (sum[i] - mean) / sd;
+                a->raw[i] += raw[i] / n_members;
+            }
+        }
+        ab_units_destroy(&one);
+    }
+    AB_CHECK(acc != NULL, AB_ERR_INPUT, "an ensemble needs at least one member");
+    for (int u = 0; u < acc->n_units; u++) AB_CALL(sort_unit(&acc->u[u]));
+    *out = acc;
+    acc = NULL;
+cleanup:
+    free(sum);
+    free(raw);
+    ab_units_destroy(&one);
+    ab_units_destroy(&acc);
+    return rc;
+}

@@ -41,6 +41,15 @@ struct ab_units {
 ab_status ab_units_score(struct ab_predictor *p, const char *predictor_path, int resolution,
                          int batch, struct ab_units **out);
 
+/* Ensemble scoring (METHOD.md section 5, few labels): each member scores
+ * every subgraph (Eq. 5); per member and unit the scores are standardised to
+ * N(0,1); a subgraph's score is the sum over members of its standardised
+ * score weighted by the member's held-out SRCC at the subgraph's hop
+ * (negative or unknown SRCCs weigh 0). raw = the members' mean raw norm. */
+ab_status ab_units_score_ensemble(struct ab_predictor **member, int n_members,
+                                  const char *path, int resolution, int batch,
+                                  struct ab_units **out);
+
 ab_status ab_units_save(const struct ab_units *us, const char *path);
 ab_status ab_units_load(const char *path, struct ab_units **out);
 void ab_units_destroy(struct ab_units **us);

@@ -125,7 +125,7 @@ static ab_status evaluate(struct ab_predictor *p, const struct ab_arch *archs, c
     float *out = NULL, *hops = NULL;
     double *yt = NULL, *pt = NULL, nn[3 * (AB_PRED_MAX_LAYERS + 1)];
     long m = n_test > n_train ? n_test : n_train;
-    sub = malloc(sizeof *sub * (size_t)m);
+    sub = calloc((size_t)(m ? m : 1), sizeof *sub);
     out = malloc(sizeof *out * (size_t)m);
     hops = malloc(sizeof *hops * (size_t)m * (size_t)(L + 1));
     yt = malloc(sizeof *yt * (size_t)m);
@@ -163,39 +163,26 @@ cleanup:
     return rc;
 }
 
-ab_status ab_train_predictor(const struct ab_dataset *d, const char *target,
-                             const struct ab_pred_config *cfg, const struct ab_train_opts *o,
-                             struct ab_predictor **out)
+/* Trains on the rows train[0..n_train) (shuffled in place every epoch with
+ * rng) and evaluates on test[0..n_test); y are the raw labels of all rows. */
+static ab_status train_on(const struct ab_dataset *d, const double *y, long *train, long n_train,
+                          const long *test, long n_test, const char *target,
+                          const struct ab_pred_config *cfg, const struct ab_train_opts *o,
+                          struct ab_rng *rng, struct ab_predictor **out)
 {
     ab_status rc = AB_OK;
     struct ab_predictor *p = NULL;
     struct ab_pred_ws *ws = NULL;
     struct ab_graph_batch *b = NULL;
-    struct ab_rng rng;
-    double *y = NULL, mean = 0, var = 0, t0 = now_s(), last = t0;
-    long *idx = NULL, n = d->n, n_train, n_test;
+    double mean = 0, var = 0, t0 = now_s(), last = t0;
     float *yb = NULL, *adam_m = NULL, *adam_v = NULL;
     long step = 0;
     *out = NULL;
-    y = malloc(sizeof *y * (size_t)(n ? n : 1));
-    idx = malloc(sizeof *idx * (size_t)(n ? n : 1));
     yb = malloc(sizeof *yb * (size_t)(o->batch > 0 ? o->batch : 1));
-    AB_CHECK(y && idx && yb, AB_ERR_NOMEM, "out of memory");
-    AB_CHECK(o->batch >= 2, AB_ERR_INPUT, "--batch must be at least 2, got %d", o->batch);
-    AB_CHECK(o->epochs >= 0, AB_ERR_INPUT, "--epochs must be >= 0");
-    AB_CALL(eval_target(d, target, y));
-    AB_CHECK(n >= 10, AB_ERR_INPUT,
-             "the dataset has %ld labelled rows; training needs at least 10 (a 90/10 split "
-             "must leave a test set)", n);
-    n_train = (long)(o->train_ratio * (double)n);
-    if (n_train > n - 1) n_train = n - 1;
-    n_test = n - n_train;
-    ab_rng_seed(&rng, o->seed);
-    for (long i = 0; i < n; i++) idx[i] = i;
-    shuffle(&rng, idx, n);
-    for (long i = 0; i < n_train; i++) mean += y[idx[i]];
+    AB_CHECK(yb, AB_ERR_NOMEM, "out of memory");
+    for (long i = 0; i < n_train; i++) mean += y[train[i]];
     mean /= n_train;
-    for (long i = 0; i < n_train; i++) var += (y[idx[i]] - mean) * (y[idx[i]] - mean);
+    for (long i = 0; i < n_train; i++) var += (y[train[i]] - mean) * (y[train[i]] - mean);
     var /= n_train; /* population std, as np.std */
     AB_CHECK(var > 0, AB_ERR_INPUT,
              "the target '%s' is constant (%g) on the training split; nothing to learn", target,
@@ -214,20 +201,21 @@ ab_status ab_train_predictor(const struct ab_dataset *d, const char *target,
     adam_m = calloc(p->n_params, sizeof(float));
     adam_v = calloc(p->n_params, sizeof(float));
     AB_CHECK(adam_m && adam_v, AB_ERR_NOMEM, "out of memory");
-    AB_LOG_I("training %s predictor on '%s': %ld train / %ld test architectures of %s, "
-             "%zu parameters, %ld epochs", cfg->gnn == AB_GNN_GATV2 ? "GATv2" : "GraphConv",
-             target, n_train, n_test, d->space->name, p->n_params, o->epochs);
+    if (o->progress_s > 0)
+        AB_LOG_I("training %s predictor on '%s': %ld train / %ld test architectures of %s, "
+                 "%zu parameters, %ld epochs", cfg->gnn == AB_GNN_GATV2 ? "GATv2" : "GraphConv",
+                 target, n_train, n_test, d->space->name, p->n_params, o->epochs);
     for (long ep = 0; ep < o->epochs; ep++) {
         double sum_loss = 0, sum_mse = 0, sum_rank = 0;
         long batches = 0;
-        shuffle(&rng, idx, n_train);
+        shuffle(rng, train, n_train);
         for (long s = 0; s < n_train; s += o->batch) {
             long e = s + o->batch < n_train ? s + o->batch : n_train;
             double mse, rank;
             ab_graph_batch_clear(b);
             for (long i = s; i < e; i++) {
-                AB_CALL(ab_graph_batch_add_arch(b, p->space, &d->archs[idx[i]]));
-                yb[i - s] = (float)((y[idx[i]] - mean) / p->label_std);
+                AB_CALL(ab_graph_batch_add_arch(b, p->space, &d->archs[train[i]]));
+                yb[i - s] = (float)((y[train[i]] - mean) / p->label_std);
             }
             AB_CALL(ab_pred_forward(p, ws, b, 1));
             sum_loss += ab_pred_loss_backward(p, ws, yb, &mse, &rank);
@@ -257,19 +245,99 @@ ab_status ab_train_predictor(const struct ab_dataset *d, const char *target,
     p->seed = (long)o->seed;
     p->lr = o->lr;
     p->weight_decay = o->wd;
-    /* idx[0..n_train) was shuffled in place; the test rows are untouched */
-    AB_CALL(evaluate(p, d->archs, y, idx, n_train, idx + n_train, n_test));
-    AB_CALL(stage_moments(p, d->archs, y, idx, n_train));
+    AB_CALL(evaluate(p, d->archs, y, train, n_train, test, n_test));
+    AB_CALL(stage_moments(p, d->archs, y, train, n_train));
     *out = p;
     p = NULL;
 cleanup:
-    free(y);
-    free(idx);
     free(yb);
     free(adam_m);
     free(adam_v);
     ab_graph_batch_destroy(&b);
     ab_pred_ws_destroy(&ws);
     ab_predictor_destroy(&p);
+    return rc;
+}
+
+/* The labels of every row; errors name the row. */
+static ab_status labels(const struct ab_dataset *d, const char *target, const struct ab_train_opts *o,
+                        double **y)
+{
+    ab_status rc = AB_OK;
+    *y = malloc(sizeof **y * (size_t)(d->n ? d->n : 1));
+    AB_CHECK_ALLOC(*y);
+    AB_CHECK(o->batch >= 2, AB_ERR_INPUT, "--batch must be at least 2, got %d", o->batch);
+    AB_CHECK(o->epochs >= 0, AB_ERR_INPUT, "--epochs must be >= 0");
+    AB_CALL(eval_target(d, target, *y));
+    AB_CHECK(d->n >= 10, AB_ERR_INPUT,
+             "the dataset has %ld labelled rows; training needs at least 10 (a 90/10 split "
+             "must leave a test set)", d->n);
+cleanup:
+    if (rc) {
+        free(*y);
+        *y = NULL;
+    }
+    return rc;
+}
+
+ab_status ab_train_predictor(const struct ab_dataset *d, const char *target,
+                             const struct ab_pred_config *cfg, const struct ab_train_opts *o,
+                             struct ab_predictor **out)
+{
+    ab_status rc = AB_OK;
+    struct ab_rng rng;
+    double *y = NULL;
+    long *idx = NULL, n = d->n, n_train;
+    *out = NULL;
+    AB_CALL(labels(d, target, o, &y));
+    idx = malloc(sizeof *idx * (size_t)n);
+    AB_CHECK_ALLOC(idx);
+    n_train = (long)(o->train_ratio * (double)n);
+    if (n_train > n - 1) n_train = n - 1;
+    ab_rng_seed(&rng, o->seed);
+    for (long i = 0; i < n; i++) idx[i] = i;
+    shuffle(&rng, idx, n);
+    /* idx[0..n_train) is shuffled in place every epoch; the test rows stay */
+    AB_CALL(train_on(d, y, idx, n_train, idx + n_train, n - n_train, target, cfg, o, &rng, out));
+cleanup:
+    free(y);
+    free(idx);
+    return rc;
+}
+
+ab_status ab_train_member(const struct ab_dataset *d, const char *target,
+                          const struct ab_pred_config *cfg, const struct ab_train_opts *o,
+                          int folds, int fold, unsigned long long split_seed,
+                          struct ab_predictor **out)
+{
+    ab_status rc = AB_OK;
+    struct ab_rng rng;
+    double *y = NULL;
+    long *idx = NULL, *train = NULL, *test = NULL, n = d->n, n_train = 0, n_test = 0;
+    *out = NULL;
+    AB_CHECK(folds >= 2 && fold >= 0 && fold < folds, AB_ERR_INPUT,
+             "--folds must be at least 2, got %d", folds);
+    AB_CALL(labels(d, target, o, &y));
+    AB_CHECK(n >= folds, AB_ERR_INPUT, "%ld rows cannot be split into %d folds", n, folds);
+    idx = malloc(sizeof *idx * (size_t)n);
+    train = malloc(sizeof *train * (size_t)n);
+    test = malloc(sizeof *test * (size_t)n);
+    AB_CHECK(idx && train && test, AB_ERR_NOMEM, "out of memory");
+    /* the same fold assignment for every member: a shuffle by split_seed,
+     * then row r of the shuffled order is in fold r mod folds */
+    ab_rng_seed(&rng, split_seed);
+    for (long i = 0; i < n; i++) idx[i] = i;
+    shuffle(&rng, idx, n);
+    for (long r = 0; r < n; r++) {
+        if (r % folds == fold) test[n_test++] = idx[r];
+        else train[n_train++] = idx[r];
+    }
+    ab_rng_seed(&rng, o->seed);
+    AB_CALL(train_on(d, y, train, n_train, test, n_test, target, cfg, o, &rng, out));
+cleanup:
+    free(y);
+    free(idx);
+    free(train);
+    free(test);
     return rc;
 }

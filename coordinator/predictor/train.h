@@ -32,4 +32,13 @@ ab_status ab_train_predictor(const struct ab_dataset *d, const char *target,
                              const struct ab_pred_config *cfg, const struct ab_train_opts *o,
                              struct ab_predictor **out);
 
+/* Trains one ensemble member: the rows are shuffled by split_seed and dealt
+ * into `folds` folds; the member trains on every fold but `fold` (its
+ * held-out set, on which the test metrics and hop SRCCs are measured), with
+ * o->seed for initialisation and batch order. */
+ab_status ab_train_member(const struct ab_dataset *d, const char *target,
+                          const struct ab_pred_config *cfg, const struct ab_train_opts *o,
+                          int folds, int fold, unsigned long long split_seed,
+                          struct ab_predictor **out);
+
 #endif
