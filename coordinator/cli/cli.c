@@ -32,6 +32,8 @@ const struct ab_cmd ab_commands[] = {
     {NULL, "reduce", "build a reduced search space from the top-K subgraphs per unit",
      ab_cmd_reduce, 0},
     {NULL, "build", "construct the top-N architectures by summed unit scores", ab_cmd_build, 0},
+    {NULL, "exhaustive", "rank every architecture of a small space with an ensemble (baseline)",
+     ab_cmd_exhaustive, 1},
     {NULL, "quickstart", "the main job: sample, label, import and summarise a dataset",
      ab_cmd_quickstart, 0},
     {NULL, NULL, NULL, NULL, 0},
