@@ -7,7 +7,7 @@
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libopenmpi-dev openmpi-bin libhdf5-dev hdf5-tools
       libopenblas-dev liblapacke-dev libyaml-dev libcunit1-dev libjansson-dev libcsv-dev
-      python3-h5py valgrind)
+      python3-h5py valgrind graphviz gnuplot-nox fonts-dejavu-core)
 for a in "$@"; do
   case $a in
     --dev) pkgs+=(clang libclang-rt-14-dev) ;;

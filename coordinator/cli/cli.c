@@ -26,6 +26,8 @@ const struct ab_cmd ab_commands[] = {
     {NULL, "predict", "predict architectures with a predictor checkpoint", ab_cmd_predict, 0},
     {NULL, "explain", "a predictor's test metrics and FE-MLP feature importance",
      ab_cmd_explain, 0},
+    {NULL, "plot", "PNG pictures of a predictor: an architecture, importance, hop SRCC",
+     ab_cmd_plot, 0},
     {NULL, "label", "score every module (unit subgraph) of a space with a predictor (Eq. 5)",
      ab_cmd_label, 0},
     {"units", "show", "print the best-scored subgraphs of a units file", ab_cmd_units_show, 0},

@@ -37,6 +37,7 @@ ab_status ab_cmd_quickstart(int argc, char **argv, struct ab_runtime *rt);
 ab_status ab_cmd_train(int argc, char **argv, struct ab_runtime *rt);
 ab_status ab_cmd_predict(int argc, char **argv, struct ab_runtime *rt);
 ab_status ab_cmd_explain(int argc, char **argv, struct ab_runtime *rt);
+ab_status ab_cmd_plot(int argc, char **argv, struct ab_runtime *rt);
 ab_status ab_cmd_label(int argc, char **argv, struct ab_runtime *rt);
 ab_status ab_cmd_units_show(int argc, char **argv, struct ab_runtime *rt);
 ab_status ab_cmd_reduce(int argc, char **argv, struct ab_runtime *rt);

@@ -22,9 +22,18 @@
 
 #define UNKNOWN_OPTION()                                                       \
     do {                                                                       \
-        rc = ab_cli_usage(argv[0], "unknown option or missing value");         \
+        rc = bad_option(argc, argv);                                           \
         goto cleanup;                                                          \
     } while (0)
+
+/* The usage error for the option getopt_long (silenced) just refused. */
+static ab_status bad_option(int argc, char **argv)
+{
+    char what[160];
+    const char *arg = optind > 0 && optind <= argc ? argv[optind - 1] : "?";
+    snprintf(what, sizeof what, "unknown option or missing value near '%.64s'", arg);
+    return ab_cli_usage(argv[0], what);
+}
 
 static const char plot_help[] =
     "usage: autobuild plot arch --predictor P.h5 --arch A.json --out F.png [--hops all|L]\n"
@@ -275,43 +284,67 @@ cleanup:
     return rc;
 }
 
-/* Node-embedding norms of every layer of the architecture at every hop
- * (norms[(size_t)l * n + i], L1 or the predictor's norm) and the prediction
- * in label units. */
-static ab_status arch_norms(struct ab_predictor *p, const struct ab_arch *a, float **norms_out,
-                            int *n_out, double *pred)
+/* The architecture's sequence graph as the predictor sees it. */
+struct arch_view {
+    int n_nodes, n_edges;
+    float *norms;          /* [(L+1) x n_nodes]: node-embedding norm per hop */
+    int *edge_src, *edge_dst;
+    double prediction;     /* in label units */
+};
+
+static void arch_view_free(struct arch_view *v)
+{
+    free(v->norms);
+    free(v->edge_src);
+    free(v->edge_dst);
+    memset(v, 0, sizeof *v);
+}
+
+/* Runs the predictor on the architecture (eval mode): the norm (L1, or the
+ * predictor's norm) of every node embedding at every hop, the graph's edges
+ * and the prediction. */
+static ab_status arch_view_compute(struct ab_predictor *p, const struct ab_arch *a,
+                                   struct arch_view *v)
 {
     ab_status rc = AB_OK;
     struct ab_graph_batch *b = NULL;
     struct ab_pred_ws *ws = NULL;
     float *norms = NULL;
     const int L = p->cfg.layers;
-    *norms_out = NULL;
+    memset(v, 0, sizeof *v);
     AB_CALL(ab_graph_batch_create(p->space->n_features, &b));
     AB_CALL(ab_graph_batch_add_arch(b, p->space, a));
     AB_CALL(ab_pred_ws_create(p, &ws));
     AB_CALL(ab_pred_forward(p, ws, b, 0));
-    *pred = (double)ab_pred_output(ws)[0] * p->label_std + p->label_mean;
+    v->prediction = (double)ab_pred_output(ws)[0] * p->label_std + p->label_mean;
     const int n = b->n_nodes;
     norms = malloc(sizeof *norms * (size_t)n * (size_t)(L + 1));
     AB_CHECK_ALLOC(norms);
+    v->edge_src = malloc(sizeof *v->edge_src * (size_t)(b->n_edges + 1));
+    v->edge_dst = malloc(sizeof *v->edge_dst * (size_t)(b->n_edges + 1));
+    AB_CHECK_ALLOC(v->edge_src);
+    AB_CHECK_ALLOC(v->edge_dst);
+    memcpy(v->edge_src, b->edge_src, sizeof *v->edge_src * (size_t)b->n_edges);
+    memcpy(v->edge_dst, b->edge_dst, sizeof *v->edge_dst * (size_t)b->n_edges);
+    v->n_edges = b->n_edges;
     for (int l = 0; l <= L; l++) {
         int w = 0;
         const float *h = ab_pred_node_embeddings(p, ws, l, &w);
         for (int i = 0; i < n; i++) {
             double s = 0;
             for (int k = 0; k < w; k++) {
-                double v = h[(size_t)i * (size_t)w + (size_t)k];
-                s += p->cfg.norm_ord == 2 ? v * v : fabs(v);
+                double x = h[(size_t)i * (size_t)w + (size_t)k];
+                s += p->cfg.norm_ord == 2 ? x * x : fabs(x);
             }
             norms[(size_t)l * (size_t)n + (size_t)i] = (float)(p->cfg.norm_ord == 2 ? sqrt(s) : s);
         }
     }
-    *norms_out = norms;
-    *n_out = n;
+    v->norms = norms;
+    v->n_nodes = n;
     norms = NULL;
 cleanup:
     free(norms);
+    if (rc) arch_view_free(v);
     ab_pred_ws_destroy(&ws);
     ab_graph_batch_destroy(&b);
     return rc;
@@ -323,16 +356,16 @@ cleanup:
 struct arch_picture {
     struct ab_plot_node nodes[AB_MAX_STAGES * AB_MAX_LAYERS];
     char details[AB_MAX_STAGES * AB_MAX_LAYERS][40];
-    int src[AB_MAX_STAGES * AB_MAX_LAYERS], dst[AB_MAX_STAGES * AB_MAX_LAYERS];
     char cluster_names[AB_MAX_STAGES][24];
     const char *clusters[AB_MAX_STAGES];
 };
 
 /* Draws hop `hop` of the architecture into path. */
 static ab_status draw_arch_hop(const struct ab_predictor *p, const char *pred_path,
-                               const struct ab_arch *a, const float *norms, int n, double pred,
-                               int hop, struct arch_picture *pic, const char *path)
+                               const struct ab_arch *a, const struct arch_view *v, int hop,
+                               struct arch_picture *pic, const char *path)
 {
+    const int n = v->n_nodes;
     const struct ab_space *sp = p->space;
     const int L = p->cfg.layers;
     char title[768], value_name[128], res[32] = "";
@@ -345,26 +378,22 @@ static ab_status draw_arch_hop(const struct ab_predictor *p, const char *pred_pa
             snprintf(pic->details[i], sizeof pic->details[i], "stage %d, layer %d", s + 1, j + 1);
             nd->title = sp->stages[s].choices[a->choice[s][j]].name;
             nd->detail = pic->details[i];
-            nd->value = norms[(size_t)hop * (size_t)n + (size_t)i];
+            nd->value = v->norms[(size_t)hop * (size_t)n + (size_t)i];
             nd->cluster = s;
         }
-    }
-    for (int k = 0; k + 1 < n; k++) {
-        pic->src[k] = k;
-        pic->dst[k] = k + 1;
     }
     if (a->resolution > 0) snprintf(res, sizeof res, " at resolution %d", a->resolution);
     snprintf(title, sizeof title,
              "%s architecture%s: hop %d of %d%s\n"
              "predictor %s (target %s): predicted %.6g",
              sp->name, res, hop, L, hop == 0 ? " (FE-MLP output)" : "", base_name(pred_path),
-             p->target ? p->target : "?", pred);
+             p->target ? p->target : "?", v->prediction);
     snprintf(value_name, sizeof value_name, "L%d norm of the layer's embedding at hop %d",
              p->cfg.norm_ord, hop);
     struct ab_plot_graph g = {
         .title = title, .value_name = value_name, .value_format = "%.3g",
-        .nodes = pic->nodes, .n_nodes = n,
-        .edge_src = pic->src, .edge_dst = pic->dst, .n_edges = n > 0 ? n - 1 : 0,
+        .nodes = pic->nodes, .n_nodes = i, /* edges beyond them are skipped */
+        .edge_src = v->edge_src, .edge_dst = v->edge_dst, .n_edges = v->n_edges,
         .clusters = pic->clusters, .n_clusters = sp->n_stages,
     };
     return ab_plot_graph_png(&g, path);
@@ -382,13 +411,13 @@ static ab_status plot_arch(int argc, char **argv)
     struct ab_predictor *p = NULL;
     struct arch_picture *pic = NULL;
     struct ab_arch arch;
-    float *norms = NULL;
+    struct arch_view view = {0};
     const char *pred = NULL, *in = NULL, *out = NULL, *hops = "all";
     long one_hop = -1;
-    int c, n = 0;
-    double y = 0;
+    int c;
     char path[4096];
     optind = 1;
+    opterr = 0;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
         case 'p': pred = optarg; break;
@@ -403,8 +432,9 @@ static ab_status plot_arch(int argc, char **argv)
         rc = ab_cli_usage(argv[0], "--predictor, --arch and --out are required");
         goto cleanup;
     }
-    if (strcmp(hops, "all"))
-        AB_CALL(ab_cli_int("--hops", hops, 0, AB_PRED_MAX_LAYERS, &one_hop));
+    if (strcmp(hops, "all") && ab_cli_int("--hops", hops, 0, AB_PRED_MAX_LAYERS, &one_hop))
+        AB_FAIL(AB_ERR_INPUT, "--hops: expected 'all' or a hop number (0 = FE-MLP output), got "
+                "'%.64s'", hops);
     AB_CALL(ab_predictor_load(pred, &p));
     const int L = p->cfg.layers;
     AB_CHECK(one_hop <= L, AB_ERR_INPUT, "--hops: predictor %s has hops 0 to %d, not %ld", pred, L,
@@ -413,19 +443,19 @@ static ab_status plot_arch(int argc, char **argv)
         rc = ab_err_prefix("predictor %s is for space '%s'", pred, p->space->name);
         goto cleanup;
     }
-    AB_CALL(arch_norms(p, &arch, &norms, &n, &y));
+    AB_CALL(arch_view_compute(p, &arch, &view));
     pic = calloc(1, sizeof *pic);
     AB_CHECK_ALLOC(pic);
     for (int l = 0; l <= L; l++) {
         if (one_hop >= 0 && l != one_hop) continue;
         if (one_hop >= 0) snprintf(path, sizeof path, "%s", out);
         else AB_CALL(hop_path(out, l, path, sizeof path));
-        AB_CALL(draw_arch_hop(p, pred, &arch, norms, n, y, l, pic, path));
+        AB_CALL(draw_arch_hop(p, pred, &arch, &view, l, pic, path));
         AB_LOG_I("drew hop %d of the architecture into %s", l, path);
     }
 cleanup:
     free(pic);
-    free(norms);
+    arch_view_free(&view);
     ab_predictor_destroy(&p);
     return rc;
 }
@@ -444,11 +474,12 @@ static ab_status parse_chart_args(int argc, char **argv, const char *help, const
     *pred = *out = NULL;
     *done = 0;
     optind = 1;
+    opterr = 0;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
         case 'o': *out = optarg; break;
         case 'h': fputs(help, stdout); *done = 1; return AB_OK;
-        default: return ab_cli_usage(argv[0], "unknown option or missing value");
+        default: return bad_option(argc, argv);
         }
     }
     if (optind != argc - 1 || !*out)
@@ -474,8 +505,13 @@ static ab_status plot_importance(int argc, char **argv)
     bars = malloc(sizeof *bars * (size_t)(l.n ? l.n : 1));
     AB_CHECK_ALLOC(bars);
     for (int i = 0; i < l.n; i++) {
+        /* under the heading "stage", "stage 2" reads as "2" */
+        const char *label = l.items[i].label;
+        size_t glen = strlen(l.items[i].group);
+        if (!strncmp(label, l.items[i].group, glen) && label[glen] == ' ' && label[glen + 1])
+            label += glen + 1;
         bars[i].group = l.items[i].group;
-        bars[i].label = l.items[i].label;
+        bars[i].label = label;
         bars[i].value = l.items[i].score;
     }
     snprintf(title, sizeof title,
@@ -487,7 +523,7 @@ static ab_status plot_importance(int argc, char **argv)
     chart.ylabel = "0-hop score |FE-MLP(value)|";
     chart.bars = bars;
     chart.n_bars = l.n;
-    chart.value_format = "%.3g";
+    chart.value_format = "%.3f";
     AB_CALL(ab_plot_bars_png(&chart, out));
     AB_LOG_I("drew the FE-MLP importance of %d feature values into %s", l.n, out);
 cleanup:
@@ -502,7 +538,7 @@ static ab_status plot_hops(int argc, char **argv)
     ab_status rc = AB_OK;
     struct ab_predictor *p = NULL;
     struct ab_plot_bar bars[AB_PRED_MAX_LAYERS + 1];
-    char labels[AB_PRED_MAX_LAYERS + 1][24], title[768], ref[96], note[128] = "";
+    char labels[AB_PRED_MAX_LAYERS + 1][24], title[768], ref[96], note[128] = "", n_test[48] = "";
     struct ab_plot_bars chart;
     const char *pred, *out;
     int done, missing = 0;
@@ -521,11 +557,12 @@ static ab_status plot_hops(int argc, char **argv)
     if (missing)
         snprintf(note, sizeof note, "\nn/a: this checkpoint records no test SRCC for %s",
                  missing == L + 1 ? "any hop (converted from the authors' files)" : "some hops");
+    if (p->n_test > 0) snprintf(n_test, sizeof n_test, ", %ld test architectures", p->n_test);
     snprintf(title, sizeof title,
-             "Test SRCC of the target and ||h_G||_%d at every hop\n"
-             "target %s, space %s, predictor %s (%ld test architectures)%s",
+             "Test SRCC between the target and the hop embedding norm ||h_G||_%d\n"
+             "target %s, space %s, predictor %s%s%s",
              p->cfg.norm_ord, p->target ? p->target : "?", p->space->name, base_name(pred),
-             p->n_test, note);
+             n_test, note);
     if (isfinite(p->test_srcc))
         snprintf(ref, sizeof ref, "prediction: test SRCC %.3f", p->test_srcc);
     ab_plot_bars_init(&chart);

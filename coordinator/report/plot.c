@@ -31,7 +31,10 @@
 static void exec_child(const char *const argv[], int outfd, int errfd)
 {
     int null = open("/dev/null", O_RDONLY);
-    if (null >= 0) dup2(null, 0);
+    if (null >= 0) {
+        dup2(null, 0);
+        if (null > 2) close(null);
+    }
     dup2(outfd, 1);
     dup2(outfd, 2);
     execvp(argv[0], (char *const *)argv);
@@ -424,6 +427,13 @@ static const unsigned group_colors[] = {0x4e79a7, 0xf28e2b, 0x59a14f, 0xe15759, 
 #define N_GROUP_COLORS (sizeof group_colors / sizeof group_colors[0])
 #define GROUP_GAP 0.8
 
+/* A colour at 70% brightness, for text on white. */
+static unsigned darker(unsigned rgb)
+{
+    unsigned r = (rgb >> 16) & 0xff, g = (rgb >> 8) & 0xff, b = rgb & 0xff;
+    return (r * 7 / 10) << 16 | (g * 7 / 10) << 8 | (b * 7 / 10);
+}
+
 static int same_group(const char *a, const char *b)
 {
     return !strcmp(a ? a : "", b ? b : "");
@@ -438,6 +448,20 @@ static void bar_layout(const struct ab_plot_bars *c, double *x, int *group)
         group[i] = gi;
         x[i] = i + gi * GROUP_GAP;
     }
+}
+
+/* The picture size in pixels and the width of one bar slot. */
+static void bars_size(const struct ab_plot_bars *c, int *w, int *h, double *slot_px)
+{
+    int n_groups = 1;
+    for (int i = 1; i < c->n_bars; i++)
+        n_groups += !same_group(c->bars[i].group, c->bars[i - 1].group);
+    double slots = c->n_bars + (n_groups - 1) * GROUP_GAP + 1.4;
+    *w = c->width > 0 ? c->width : (int)(150 + 50 * slots);
+    if (c->width <= 0 && *w < 900) *w = 900;
+    if (c->width <= 0 && *w > 2400) *w = 2400;
+    *h = c->height > 0 ? c->height : 600;
+    if (slot_px) *slot_px = (*w - 150) / slots;
 }
 
 /* The y range: the data, zero and the reference line, with headroom for the
@@ -476,8 +500,8 @@ static void write_groups(const struct ab_plot_bars *c, FILE *f, const double *x,
         if (name && *name) {
             fputs("set label ", f);
             ab_plot_gnuplot_string(f, name);
-            fprintf(f, " at %g, graph 0.965 center font \",12\" textcolor rgb \"#%06x\"\n",
-                    (x[i] + x[j]) / 2, group_colors[group[i] % N_GROUP_COLORS]);
+            fprintf(f, " at %g, graph 0.965 center font \"DejaVu Sans Bold,12\" textcolor rgb "
+                    "\"#%06x\"\n", (x[i] + x[j]) / 2, darker(group_colors[group[i] % N_GROUP_COLORS]));
         }
         if (j + 1 < c->n_bars)
             fprintf(f, "set arrow from %g, graph 0 to %g, graph 1 nohead dt 3 lc rgb \"#b8b8b8\"\n",
@@ -492,6 +516,8 @@ ab_status ab_plot_bars_write_gnuplot(const struct ab_plot_bars *c, FILE *f)
     double *x = NULL, ylo, yhi;
     int *group = NULL;
     size_t maxlen = 0;
+    int w, h;
+    double slot_px;
     char buf[64];
     AB_CHECK(c->n_bars > 0, AB_ERR_INPUT, "a bar chart needs at least one bar");
     x = malloc(sizeof *x * (size_t)c->n_bars);
@@ -527,7 +553,10 @@ ab_status ab_plot_bars_write_gnuplot(const struct ab_plot_bars *c, FILE *f)
         ab_plot_gnuplot_string(f, c->bars[i].label ? c->bars[i].label : "");
         fprintf(f, " %g", x[i]);
     }
-    fputs(maxlen > 8 ? ") rotate by 30 right scale 0\n" : ") scale 0\n", f);
+    /* DejaVu Sans 11 pt at 96 dpi: about 7.5 px a character */
+    bars_size(c, &w, &h, &slot_px);
+    fputs(7.5 * (double)maxlen > 0.95 * slot_px ? ") rotate by 30 right scale 0\n" : ") scale 0\n",
+          f);
     write_groups(c, f, x, group);
     /* one row per bar: x, value (NaN: none), colour, value text, its y */
     fputs("$bars << EOD\n", f);
@@ -540,7 +569,7 @@ ab_status ab_plot_bars_write_gnuplot(const struct ab_plot_bars *c, FILE *f)
                 group_colors[group[i] % N_GROUP_COLORS], buf, ok ? v : 0.0);
     }
     fputs("EOD\n", f);
-    if (isfinite(c->ref)) fputs("set key below samplen 3 font \",11\"\n", f);
+    if (isfinite(c->ref)) fputs("set key below samplen 5 font \",11\"\n", f);
     else fputs("unset key\n", f);
     fputs("plot $bars using 1:2:(0.72):3 with boxes lc rgb variable notitle, \\\n"
           "     $bars using 1:($5 >= 0 ? $5 : 1/0):4 with labels offset 0,0.75 font \",10\" "
@@ -549,7 +578,7 @@ ab_status ab_plot_bars_write_gnuplot(const struct ab_plot_bars *c, FILE *f)
           "notitle",
           f);
     if (isfinite(c->ref)) {
-        fprintf(f, ", \\\n     %.9g with lines dt 2 lw 2.5 lc rgb \"#c0392b\" title ", c->ref);
+        fprintf(f, ", \\\n     %.9g with lines dt (10,6) lw 2.5 lc rgb \"#c0392b\" title ", c->ref);
         ab_plot_gnuplot_string(f, c->ref_label ? c->ref_label : "reference");
     }
     fputs("\n", f);
@@ -565,22 +594,15 @@ ab_status ab_plot_bars_png(const struct ab_plot_bars *c, const char *path)
     ab_status rc = AB_OK;
     char *body = NULL;
     size_t len = 0;
+    int w, h;
     FILE *f = open_memstream(&body, &len);
     AB_CHECK(f != NULL, AB_ERR_NOMEM, "out of memory at %s:%d", __FILE__, __LINE__);
     rc = ab_plot_bars_write_gnuplot(c, f);
     fclose(f);
     if (rc) goto cleanup;
     AB_CHECK_ALLOC(body);
-    {
-        int n_groups = 1;
-        for (int i = 1; i < c->n_bars; i++)
-            n_groups += !same_group(c->bars[i].group, c->bars[i - 1].group);
-        double slots = c->n_bars + (n_groups - 1) * GROUP_GAP;
-        int w = c->width > 0 ? c->width : (int)(170 + 62 * slots);
-        if (c->width <= 0 && w < 640) w = 640;
-        if (c->width <= 0 && w > 2400) w = 2400;
-        AB_CALL(ab_plot_gnuplot_png(body, w, c->height > 0 ? c->height : 560, path));
-    }
+    bars_size(c, &w, &h, NULL);
+    AB_CALL(ab_plot_gnuplot_png(body, w, h, path));
 cleanup:
     free(body);
     return rc;
