@@ -42,9 +42,10 @@ ab_status ab_reduced_space_load(const char *path, struct ab_space **out)
     for (int u = 0; u < sp->n_units; u++) {
         hsize_t n = 0;
         snprintf(name, sizeof name, "unit_%d/index", u + 1);
-        AB_CHECK(H5Lexists(f, "unit_1", H5P_DEFAULT) > 0 &&
-                     H5Lexists(f, name, H5P_DEFAULT) > 0, AB_ERR_INPUT,
-                 "%s: missing dataset '%s'", path, name);
+        char group[32];
+        snprintf(group, sizeof group, "unit_%d", u + 1);
+        AB_CHECK(H5Lexists(f, group, H5P_DEFAULT) > 0 && H5Lexists(f, name, H5P_DEFAULT) > 0,
+                 AB_ERR_INPUT, "%s: missing dataset '%s'", path, name);
         AB_H5R(d = H5Dopen2(f, name, H5P_DEFAULT), "%s: %s", path, name);
         AB_H5R(s = H5Dget_space(d), "%s: %s", path, name);
         AB_CHECK(H5Sget_simple_extent_ndims(s) == 1, AB_ERR_INPUT, "%s: %s must be a list", path,
@@ -73,6 +74,8 @@ ab_status ab_reduced_space_load(const char *path, struct ab_space **out)
         hsize_t n = 0;
         AB_H5R(d = H5Dopen2(f, "resolutions", H5P_DEFAULT), "%s: resolutions", path);
         AB_H5R(s = H5Dget_space(d), "%s: resolutions", path);
+        AB_CHECK(H5Sget_simple_extent_ndims(s) == 1, AB_ERR_INPUT,
+                 "%s: 'resolutions' must be a list", path);
         H5Sget_simple_extent_dims(s, &n, NULL);
         AB_CHECK(n >= 1 && n <= 4096, AB_ERR_INPUT, "%s: bad 'resolutions'", path);
         res = malloc(sizeof(int) * n);

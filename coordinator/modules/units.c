@@ -99,6 +99,7 @@ ab_status ab_units_score(struct ab_predictor *p, const char *predictor_path, int
     const struct ab_space *sp = p->space;
     const int L = p->cfg.layers;
     *out = NULL;
+    AB_CHECK(batch >= 1, AB_ERR_INPUT, "the scoring batch must hold at least 1 subgraph");
     us = calloc(1, sizeof *us);
     AB_CHECK_ALLOC(us);
     AB_CALL(ab_space_from_definition(sp->definition, sp->source, &us->space));
@@ -273,6 +274,7 @@ ab_status ab_units_load(const char *path, struct ab_units **out)
     hid_t f = H5I_INVALID_HID, g = H5I_INVALID_HID;
     struct ab_units *us = NULL;
     char *def = NULL, name[64];
+    unsigned char *seen = NULL;
     int64_t v;
     *out = NULL;
     AB_CALL(ab_h5_open_checked(path, FORMAT, VERSION, &f, NULL));
@@ -304,18 +306,27 @@ ab_status ab_units_load(const char *path, struct ab_units **out)
         AB_CALL(read_1d(g, path, "score", H5T_NATIVE_DOUBLE, s->score, full));
         AB_CALL(read_1d(g, path, "raw", H5T_NATIVE_DOUBLE, s->raw, full));
         AB_CALL(read_1d(g, path, "nodes", H5T_NATIVE_INT, s->nodes, full));
+        seen = calloc((size_t)full, 1);
+        AB_CHECK_ALLOC(seen);
         for (uint64_t i = 0; i < full; i++) {
+            AB_CHECK(s->index[i] >= full || !seen[s->index[i]], AB_ERR_INPUT,
+                     "%s: unit %d lists subgraph %llu twice", path, u + 1,
+                     (unsigned long long)s->index[i]);
+            if (s->index[i] < full) seen[s->index[i]] = 1;
             AB_CHECK(s->index[i] < full && isfinite(s->score[i]), AB_ERR_INPUT,
                      "%s: unit %d entry %llu is invalid", path, u + 1, (unsigned long long)i);
             AB_CHECK(i == 0 || s->score[i] <= s->score[i - 1], AB_ERR_INPUT,
                      "%s: unit %d is not sorted by score", path, u + 1);
         }
+        free(seen);
+        seen = NULL;
         ab_h5_close(&g);
     }
     *out = us;
     us = NULL;
 cleanup:
     free(def);
+    free(seen);
     ab_h5_close(&g);
     ab_h5_close(&f);
     ab_units_destroy(&us);
