@@ -24,6 +24,11 @@ void ab_seqgraph_node_features(const struct ab_space *sp, int stage, int layer,
         row[5] = (float)((double)(resolution - 192) / 32.0);
         return;
     }
+    if (sp->kind == AB_SPACE_SD_UNET) {
+        /* [operation, channels index, section, stage] (space_sdunet.c) */
+        for (int k = 0; k < 4; k++) row[k] = (float)c->attr[k];
+        return;
+    }
     int k = 0;
     row[k++] = (float)stage;
     row[k++] = (float)layer;
@@ -84,11 +89,13 @@ static int grow(void **p, int *cap, int need, size_t elem)
     return 0;
 }
 
-/* Makes room for `nodes` more nodes, `nodes - 1` edges and one graph. */
-static ab_status reserve(struct ab_graph_batch *b, int nodes)
+/* Makes room for `nodes` more nodes, `nodes - 1 + extra` edges and one
+ * graph. */
+static ab_status reserve(struct ab_graph_batch *b, int nodes, int extra)
 {
     int cn = b->cap_nodes, ce = b->cap_edges, cg = b->cap_graphs;
-    int need_n = b->n_nodes + nodes, need_e = b->n_edges + nodes, need_g = b->n_graphs + 2;
+    int need_n = b->n_nodes + nodes, need_e = b->n_edges + nodes + extra;
+    int need_g = b->n_graphs + 2;
     int cn2 = cn, ce2 = ce, cg2 = cg;
     if (grow((void **)&b->node_graph, &cn, need_n, sizeof(int)) ||
         grow((void **)&b->x, &cn2, need_n, sizeof(float) * (size_t)b->n_features) ||
@@ -120,10 +127,19 @@ static void push_node(struct ab_graph_batch *b, const struct ab_space *sp, int s
 ab_status ab_graph_batch_add_arch(struct ab_graph_batch *b, const struct ab_space *sp,
                                   const struct ab_arch *a)
 {
-    AB_TRY(reserve(b, ab_arch_n_layers(sp, a)));
+    /* skip connections of U-Net spaces, after the chain edges */
+    int src[AB_MAX_STAGES * AB_MAX_LAYERS], dst[AB_MAX_STAGES * AB_MAX_LAYERS];
+    int extra = ab_arch_extra_edges(sp, a, src, dst, AB_MAX_STAGES * AB_MAX_LAYERS);
+    int first = b->n_nodes;
+    AB_TRY(reserve(b, ab_arch_n_layers(sp, a), extra));
     for (int s = 0; s < sp->n_stages; s++)
         for (int l = 0; l < a->depth[s]; l++)
             push_node(b, sp, s, l, a->choice[s][l], a->resolution);
+    for (int e = 0; e < extra; e++) {
+        b->edge_src[b->n_edges] = first + src[e];
+        b->edge_dst[b->n_edges] = first + dst[e];
+        b->n_edges++;
+    }
     b->n_graphs++;
     b->graph_ptr[b->n_graphs] = b->n_nodes;
     return AB_OK;
@@ -134,7 +150,7 @@ ab_status ab_graph_batch_add_subgraph(struct ab_graph_batch *b, const struct ab_
 {
     int n = 0, first = sp->units[g->unit].first;
     for (int k = 0; k < g->n_stages; k++) n += g->depth[k];
-    AB_TRY(reserve(b, n));
+    AB_TRY(reserve(b, n, 0));
     for (int k = 0; k < g->n_stages; k++)
         for (int l = 0; l < g->depth[k]; l++)
             push_node(b, sp, first + k, l, g->choice[k][l], resolution);

@@ -24,11 +24,11 @@ static inline int omp_get_thread_num(void) { return 0; }
 
 void ab_pred_config_default(const struct ab_space *sp, struct ab_pred_config *cfg)
 {
-    (void)sp;
     memset(cfg, 0, sizeof *cfg);
     cfg->gnn = AB_GNN_GATV2;
     cfg->hidden = 32;
-    cfg->layers = 4;
+    /* the paper: 4 message-passing layers for OFA, 6 for the U-Net */
+    cfg->layers = sp && sp->kind == AB_SPACE_SD_UNET ? 6 : 4;
     cfg->gnn_slope = 0.0f;
     cfg->reg_slope = 0.0f;
     cfg->aggr_mean = 1;

@@ -43,6 +43,7 @@ void ab_space_destroy(struct ab_space **spp)
     free(sp->definition);
     for (int u = 0; u < AB_MAX_STAGES; u++) free(sp->allowed[u].index);
     free(sp->reduced_source);
+    ab_sdunet_free(sp->unet);
     free(sp);
     *spp = NULL;
 }
@@ -57,6 +58,7 @@ static void add_feature(struct ab_space *sp, const char *name, int card, int dim
 
 static void set_features(struct ab_space *sp)
 {
+    if (sp->kind == AB_SPACE_SD_UNET) return; /* space_sdunet.c sets them */
     sp->n_features = 0;
     if (sp->kind == AB_SPACE_OFA_MBV3 || sp->kind == AB_SPACE_OFA_PN) {
         /* The authors' encoding and FE-MLP sizes (METHOD.md section 2). */
@@ -165,6 +167,10 @@ char *ab_space_size_string(const struct ab_space *sp)
     struct big total, st;
     char *out = malloc(64 * 9 + 2);
     if (!out) return NULL;
+    if (sp->unet) { /* coupled units: counted per configuration */
+        sprintf(out, "%llu", (unsigned long long)ab_sdunet_count(sp));
+        return out;
+    }
     big_set(&total, 1);
     for (int s = 0; !sp->reduced && s < sp->n_stages; s++) {
         stage_count_big(&sp->stages[s], &st);
@@ -182,6 +188,7 @@ char *ab_space_size_string(const struct ab_space *sp)
 double ab_space_size_log10(const struct ab_space *sp)
 {
     double lg = 0.0;
+    if (sp->unet) return log10((double)ab_sdunet_count(sp));
     if (sp->reduced) {
         for (int u = 0; u < sp->n_units; u++) lg += log10((double)sp->allowed[u].n);
         return lg;
@@ -215,6 +222,7 @@ uint64_t ab_space_unit_count_full(const struct ab_space *sp, int u)
 {
     const struct ab_unit *un = &sp->units[u];
     uint64_t total = 1;
+    if (sp->unet) return ab_sdunet_unit_count(sp, u);
     for (int k = 0; k < un->n_stages; k++) {
         const struct ab_stage *st = &sp->stages[un->first + k];
         uint64_t sum = 0;
@@ -267,6 +275,7 @@ ab_status ab_space_unit_subgraph(const struct ab_space *sp, int u, uint64_t inde
     AB_CHECK(index < ab_space_unit_count_full(sp, u), AB_ERR_INPUT,
              "subgraph index %llu is out of range for unit %d of space '%s'",
              (unsigned long long)index, u + 1, sp->name);
+    if (sp->unet) return ab_sdunet_unit_subgraph(sp, u, index, out);
     memset(out, 0, sizeof *out);
     out->unit = u;
     out->n_stages = un->n_stages;
@@ -310,6 +319,7 @@ uint64_t ab_space_unit_subgraph_index(const struct ab_space *sp, const struct ab
     const struct ab_unit *un = &sp->units[g->unit];
     int min_total = 0, total = 0;
     uint64_t index = 0;
+    if (sp->unet) return ab_sdunet_unit_subgraph_index(sp, g);
     for (int k = 0; k < un->n_stages; k++) {
         min_total += sp->stages[un->first + k].min_layers;
         total += g->depth[k];
@@ -427,6 +437,8 @@ ab_status ab_arch_validate(const struct ab_space *sp, const struct ab_arch *a)
                  "space '%s' has no input resolution, but the architecture gives %d",
                  sp->name, a->resolution);
     }
+    /* U-Net spaces: block structure and channel rules, in U-Net terms */
+    if (sp->unet) AB_CALL(ab_arch_check_constraints(sp, a));
     for (int s = 0; s < sp->n_stages; s++) {
         const struct ab_stage *st = &sp->stages[s];
         AB_CHECK(a->depth[s] >= st->min_layers && a->depth[s] <= st->max_layers,
@@ -563,9 +575,11 @@ static ab_status parse_stages(const struct ab_space *sp, const json_t *stages,
                  "stage %d must be an array of block strings, got %s", s + 1,
                  json_type_name(st));
         size_t n = json_array_size(st);
-        AB_CHECK((int)n >= def->min_layers && (int)n <= def->max_layers, AB_ERR_INPUT,
-                 "stage %d has %zu layers; space '%s' allows %d to %d there", s + 1, n,
-                 sp->name, def->min_layers, def->max_layers);
+        /* U-Net spaces: ab_arch_validate explains wrong block counts */
+        AB_CHECK(sp->unet ? n >= 1 && n <= AB_MAX_LAYERS
+                          : (int)n >= def->min_layers && (int)n <= def->max_layers,
+                 AB_ERR_INPUT, "stage %d has %zu layers; space '%s' allows %d to %d there",
+                 s + 1, n, sp->name, def->min_layers, def->max_layers);
         out->depth[s] = (uint8_t)n;
         for (size_t l = 0; l < n; l++) {
             const json_t *b = json_array_get(st, l);
@@ -668,6 +682,12 @@ void ab_arch_sample(const struct ab_space *sp, struct ab_rng *rng,
         n = sp->n_sample_resolutions;
     }
     if (n > 0) out->resolution = resolutions[ab_rng_below(rng, (uint64_t)n)];
+    if (sp->unet) { /* coupled units: constructive, uniform over valid archs */
+        int r = out->resolution;
+        ab_sdunet_sample(sp, rng, out);
+        out->resolution = r;
+        return;
+    }
     if (sp->reduced) {
         for (int u = 0; u < sp->n_units; u++) {
             struct ab_subgraph g;
@@ -710,7 +730,10 @@ ab_status ab_space_open(const char *name_or_path, struct ab_space **out)
     AB_CHECK(n < (1 << 20), AB_ERR_INPUT, "%s: a space file must be under 1 MiB",
              name_or_path);
     len = n;
-    AB_CALL(ab_space_from_yaml(text, len, name_or_path, out));
+    if (ab_sdunet_yaml_claims(text, len)) /* a `unet:` block: space_sdunet.c */
+        AB_CALL(ab_sdunet_from_yaml(text, len, name_or_path, out));
+    else
+        AB_CALL(ab_space_from_yaml(text, len, name_or_path, out));
 cleanup:
     if (f) fclose(f);
     free(text);
@@ -730,6 +753,8 @@ ab_status ab_space_from_definition(const char *def, const char *origin,
         memcpy(name, def + 12, (size_t)(end - (def + 12)));
         name[end - (def + 12)] = '\0';
         AB_CALL(ab_space_create_builtin(name, out));
+    } else if (ab_sdunet_yaml_claims(def, strlen(def))) {
+        AB_CALL(ab_sdunet_from_yaml(def, strlen(def), origin, out));
     } else {
         AB_CALL(ab_space_from_yaml(def, strlen(def), origin, out));
     }

@@ -8,8 +8,12 @@
  * subgraph is one assignment of layer counts and choices to the unit's stages,
  * and it is what module scoring ranks and stage mutation swaps.
  *
- * Built in: "ofa_mbv3" and "ofa_pn" (METHOD.md section 1). Any other space
- * comes from YAML (space_yaml.c). Example:
+ * Built in: "ofa_mbv3" and "ofa_pn" (METHOD.md section 1), and the Stable
+ * Diffusion v1.4 inpainting U-Net spaces "sd_unet" and "sd_unet_hw"
+ * (space_sdunet.c, docs/sd_unet.md), whose units are coupled by channel
+ * constraints (see "constraints that couple units" below). Any other space
+ * comes from YAML (space_yaml.c; U-Net spaces from a `unet:` YAML block,
+ * space_sdunet.c). Example:
  *
  *     struct ab_space *sp = NULL;
  *     struct ab_arch a;
@@ -39,7 +43,12 @@ enum ab_space_kind {
     AB_SPACE_OFA_MBV3 = 1,
     AB_SPACE_OFA_PN = 2,
     AB_SPACE_YAML = 3,
+    AB_SPACE_SD_UNET = 4,   /* sd_unet, sd_unet_hw, YAML `unet:` spaces */
 };
+
+/* The U-Net definition of an AB_SPACE_SD_UNET space (private to
+ * space_sdunet.c). */
+struct ab_unet;
 
 /* A named attribute a YAML space attaches to its choices. Categorical values
  * are stored as the index into `values` (ordered as first seen); numeric ones
@@ -118,6 +127,9 @@ struct ab_space {
      * architectures of the space, so the file explains itself and
      * ab_space_from_definition() re-creates the space from it. */
     char *definition;
+    /* AB_SPACE_SD_UNET only (NULL otherwise): levels, channel configurations
+     * and the valid subgraphs of every stage. */
+    struct ab_unet *unet;
 };
 
 /* An architecture. Layers beyond depth[s] are zero. */
@@ -255,5 +267,76 @@ struct ab_rng;
  * `resolutions` (n of them; NULL/0 = the space's sample resolutions). */
 void ab_arch_sample(const struct ab_space *sp, struct ab_rng *rng,
                     const int *resolutions, int n, struct ab_arch *out);
+
+/* --- constraints that couple units (sd_unet) --------------------------- */
+
+/* In most spaces units are independent: every combination of unit subgraphs
+ * is an architecture, and the functions below report no configurations and
+ * no violations. In a U-Net space the units (one per stage) are coupled: the
+ * space has configurations (one per global channel count and multiplier
+ * vector), every unit subgraph carries its stage's channel count, and an
+ * architecture is valid only when one configuration allows the subgraph of
+ * every unit. Each valid architecture matches exactly one configuration, so
+ * enumerating per configuration (ab_space_config_allows) visits every valid
+ * architecture once and no invalid one. */
+
+/* Number of configurations; 0 when units are independent. Can't fail. */
+int ab_space_n_configs(const struct ab_space *sp);
+
+/* 1 when configuration `config` allows subgraph `index` of unit u (always 1
+ * in spaces without configurations), 0 otherwise. Does not look at reduced
+ * subsets; combine with ab_space_unit_allows. */
+int ab_space_config_allows(const struct ab_space *sp, int config, int u, uint64_t index);
+
+/* The configuration an architecture matches, or -1 when it matches none or
+ * is not a valid architecture of sp. 0 in spaces without configurations. */
+int ab_arch_config(const struct ab_space *sp, const struct ab_arch *a);
+
+/* Checks the rules that couple units, and for U-Net spaces the block
+ * structure of every stage: AB_OK when the architecture satisfies them,
+ * AB_ERR_INPUT with a message naming the stage and the rule otherwise.
+ * Always AB_OK in spaces without such rules. ab_arch_validate calls it;
+ * direct construction may call it to skip invalid combinations. */
+ab_status ab_arch_check_constraints(const struct ab_space *sp, const struct ab_arch *a);
+
+/* Architecture number `index` (0 <= index < the size) in a fixed order
+ * that visits only valid architectures: the configurations in turn, then
+ * mixed radix over the units (in a reduced space over the allowed
+ * subgraphs), the last unit fastest. `resolution` is copied into the
+ * architecture. Fails (AB_ERR_INPUT) when index is out of range. */
+ab_status ab_space_arch_at(const struct ab_space *sp, uint64_t index, int resolution,
+                           struct ab_arch *out);
+
+/* A human-readable description of the coupled rules and of how the size is
+ * counted (several lines, each ending in a newline; "" for spaces without
+ * them). Returns the length the full text needs (like snprintf). */
+size_t ab_space_describe_constraints(const struct ab_space *sp, char *buf, size_t cap);
+
+/* Sequence-graph edges beyond the chain i -> i+1 (U-Net skip connections):
+ * writes at most cap (src, dst) pairs of node indices within the
+ * architecture's graph and returns how many there are (0 for chain
+ * spaces). The architecture must be valid. */
+int ab_arch_extra_edges(const struct ab_space *sp, const struct ab_arch *a, int *src,
+                        int *dst, int cap);
+
+/* A label for value v of categorical node feature f when the space names
+ * its values (U-Net spaces: operation res/attn/down/up, channels "512",
+ * section input/middle/output, stage "stage 3"): writes it to buf and
+ * returns 1; returns 0 (buf untouched) when the space has no such label. */
+int ab_space_feature_label(const struct ab_space *sp, int f, int v, char *buf, size_t cap);
+
+/* --- internal: space_sdunet.c entry points used by space.c ---------------- */
+
+ab_status ab_sdunet_create_builtin(const char *name, struct ab_space **out);
+int ab_sdunet_yaml_claims(const char *text, size_t len);
+ab_status ab_sdunet_from_yaml(const char *text, size_t len, const char *origin,
+                              struct ab_space **out);
+void ab_sdunet_free(struct ab_unet *u);
+uint64_t ab_sdunet_count(const struct ab_space *sp);
+uint64_t ab_sdunet_unit_count(const struct ab_space *sp, int u);
+ab_status ab_sdunet_unit_subgraph(const struct ab_space *sp, int u, uint64_t index,
+                                  struct ab_subgraph *out);
+uint64_t ab_sdunet_unit_subgraph_index(const struct ab_space *sp, const struct ab_subgraph *g);
+void ab_sdunet_sample(const struct ab_space *sp, struct ab_rng *rng, struct ab_arch *out);
 
 #endif /* AB_SPACE_SPACE_H */

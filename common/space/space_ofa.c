@@ -54,9 +54,11 @@ ab_status ab_space_create_builtin(const char *name, struct ab_space **out)
     int is_mbv3 = !strcmp(name, "ofa_mbv3"), is_pn = !strcmp(name, "ofa_pn");
     char def[64];
     *out = NULL;
+    if (!strcmp(name, "sd_unet") || !strcmp(name, "sd_unet_hw"))
+        return ab_sdunet_create_builtin(name, out);
     AB_CHECK(is_mbv3 || is_pn, AB_ERR_INPUT,
-             "unknown space '%.64s': use ofa_mbv3, ofa_pn or a YAML space file "
-             "(a path ending in .yaml)", name);
+             "unknown space '%.64s': use ofa_mbv3, ofa_pn, sd_unet, sd_unet_hw or a YAML "
+             "space file (a path ending in .yaml)", name);
     sp = calloc(1, sizeof *sp);
     AB_CHECK_ALLOC(sp);
     sp->kind = is_mbv3 ? AB_SPACE_OFA_MBV3 : AB_SPACE_OFA_PN;

@@ -438,7 +438,9 @@ static ab_status parse_space(struct yctx *y, struct ab_space *sp, yaml_node_t *r
     v = map_get(y, n, "name");
     AB_CHECK(v != NULL, AB_ERR_INPUT, "%s:%d: space: missing 'name'", y->origin, line_of(n));
     AB_CALL(get_name(y, v, "space.name", &sp->name));
-    AB_CHECK(strcmp(sp->name, "ofa_mbv3") && strcmp(sp->name, "ofa_pn"), AB_ERR_INPUT,
+    AB_CHECK(strcmp(sp->name, "ofa_mbv3") && strcmp(sp->name, "ofa_pn") &&
+                 strcmp(sp->name, "sd_unet") && strcmp(sp->name, "sd_unet_hw"),
+             AB_ERR_INPUT,
              "%s:%d: space.name: '%s' is a built-in space; choose another name", y->origin,
              line_of(v), sp->name);
     if ((v = map_get(y, n, "attributes"))) {
@@ -503,6 +505,8 @@ ab_status ab_space_from_yaml(const char *text, size_t len, const char *origin,
     memset(&y, 0, sizeof y);
     y.origin = origin;
     *out = NULL;
+    /* a YAML U-Net space (a `unet:` block) has its own loader */
+    if (ab_sdunet_yaml_claims(text, len)) return ab_sdunet_from_yaml(text, len, origin, out);
     AB_CHECK(yaml_parser_initialize(&parser), AB_ERR_NOMEM, "out of memory");
     have_parser = 1;
     yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);

@@ -350,6 +350,7 @@ cleanup:
 
 struct cand {
     double score;
+    int config;                  /* the configuration whose lists idx points into */
     int last;                    /* last coordinate incremented (tree parent rule) */
     int idx[AB_MAX_STAGES];
 };
@@ -417,7 +418,9 @@ static const char build_help[] =
     "section 5, direct construction): exact best-first enumeration over the units'\n"
     "sorted score lists, not sampling. With several units files (predictors of\n"
     "several targets), a subgraph's score is the sum of its scores. Prints\n"
-    "canonical JSON lines, best first ('SCORE<TAB>ARCH' with --scores).\n"
+    "canonical JSON lines, best first ('SCORE<TAB>ARCH' with --scores). In spaces\n"
+    "whose units are coupled (sd_unet's channel rules) only valid architectures\n"
+    "are constructed: the enumeration runs per channel configuration.\n"
     "\n"
     "  --resolution R   the architectures' resolution (default: the one the\n"
     "                   subgraphs were scored at)\n";
@@ -440,6 +443,7 @@ ab_status ab_cmd_build(int argc, char **argv, struct ab_runtime *rt)
     uint64_t *sub[AB_MAX_STAGES] = {0};
     double *val[AB_MAX_STAGES] = {0};
     long cnt[AB_MAX_STAGES] = {0};
+    long **cpos = NULL, *ccnt = NULL;
     char buf[4096];
     optind = 1;
     while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -496,20 +500,44 @@ ab_status ab_cmd_build(int argc, char **argv, struct ab_runtime *rt)
         cnt[u] = n;
         free(sum);
     }
-    /* best-first over index tuples; a tuple's children increment one
-     * coordinate at or after its last incremented one, so every tuple is
-     * reached exactly once and scores never increase down the tree */
-    struct cand c = {0};
-    for (int u = 0; u < sp->n_units; u++) c.score += val[u][0];
-    AB_CHECK(heap_push(&h, &c) == 0, AB_ERR_NOMEM, "out of memory");
+    /* Spaces whose units are coupled (the U-Net's channel rules) split into
+     * configurations; within one, units are independent. Per configuration,
+     * each unit's list keeps the subgraphs that configuration allows, in the
+     * combined-score order; every configuration's best tuple seeds one heap.
+     * A tuple's children increment one coordinate at or after its last
+     * incremented one, so every tuple is reached exactly once and scores
+     * never increase down the tree: the pops are the exact top N. */
+    int n_cfg = ab_space_n_configs(sp) > 0 ? ab_space_n_configs(sp) : 1;
+    cpos = calloc((size_t)n_cfg * AB_MAX_STAGES, sizeof *cpos);
+    ccnt = calloc((size_t)n_cfg * AB_MAX_STAGES, sizeof *ccnt);
+    AB_CHECK(cpos && ccnt, AB_ERR_NOMEM, "out of memory");
+    for (int c = 0; c < n_cfg; c++) {
+        int empty = 0;
+        for (int u = 0; u < sp->n_units; u++) {
+            long *list = malloc(sizeof(long) * (size_t)(cnt[u] ? cnt[u] : 1)), k = 0;
+            AB_CHECK_ALLOC(list);
+            for (long i = 0; i < cnt[u]; i++)
+                if (ab_space_config_allows(sp, c, u, sub[u][i])) list[k++] = i;
+            cpos[c * AB_MAX_STAGES + u] = list;
+            ccnt[c * AB_MAX_STAGES + u] = k;
+            if (k == 0) empty = 1;
+        }
+        if (empty) continue;
+        struct cand root = {0};
+        root.config = c;
+        for (int u = 0; u < sp->n_units; u++) root.score += val[u][cpos[c * AB_MAX_STAGES + u][0]];
+        AB_CHECK(heap_push(&h, &root) == 0, AB_ERR_NOMEM, "out of memory");
+    }
     for (long emitted = 0; emitted < top && h.n > 0; emitted++) {
         struct cand best = heap_pop(&h);
+        long *const *lists = cpos + best.config * AB_MAX_STAGES;
+        const long *lens = ccnt + best.config * AB_MAX_STAGES;
         struct ab_arch a;
         memset(&a, 0, sizeof a);
         a.resolution = (int)res;
         for (int u = 0; u < sp->n_units; u++) {
             struct ab_subgraph g;
-            AB_CALL(ab_space_unit_subgraph(sp, u, sub[u][best.idx[u]], &g));
+            AB_CALL(ab_space_unit_subgraph(sp, u, sub[u][lists[u][best.idx[u]]], &g));
             ab_arch_set_unit(sp, &a, &g);
         }
         AB_CALL(ab_arch_validate(sp, &a));
@@ -517,16 +545,22 @@ ab_status ab_cmd_build(int argc, char **argv, struct ab_runtime *rt)
         if (scores) printf("%.6f\t%s\n", best.score, buf);
         else printf("%s\n", buf);
         for (int u = best.last; u < sp->n_units; u++) {
-            if (best.idx[u] + 1 >= cnt[u]) continue;
+            if (best.idx[u] + 1 >= lens[u]) continue;
             struct cand ch = best;
             ch.idx[u]++;
             ch.last = u;
-            ch.score = best.score - val[u][best.idx[u]] + val[u][ch.idx[u]];
+            ch.score = best.score - val[u][lists[u][best.idx[u]]] + val[u][lists[u][ch.idx[u]]];
             AB_CHECK(heap_push(&h, &ch) == 0, AB_ERR_NOMEM, "out of memory");
         }
     }
 cleanup:
     free(h.a);
+    if (cpos) {
+        int n_cfg_free = ab_space_n_configs(us[0]->space) > 0 ? ab_space_n_configs(us[0]->space) : 1;
+        for (long i = 0; i < (long)n_cfg_free * AB_MAX_STAGES; i++) free(cpos[i]);
+    }
+    free(cpos);
+    free(ccnt);
     for (int u = 0; u < AB_MAX_STAGES; u++) {
         free(sub[u]);
         free(val[u]);
@@ -577,23 +611,6 @@ static int by_rank_desc(const void *a, const void *b)
     if (x->score > y->score) return -1;
     if (x->score < y->score) return 1;
     return x->index < y->index ? -1 : 1;
-}
-
-/* Architecture number `index` of the space: mixed radix over the units
- * (in a reduced space over the allowed subgraphs), the last unit fastest. */
-static ab_status arch_at(const struct ab_space *sp, uint64_t index, int resolution,
-                         struct ab_arch *a)
-{
-    memset(a, 0, sizeof *a);
-    a->resolution = resolution;
-    for (int u = sp->n_units - 1; u >= 0; u--) {
-        uint64_t n = ab_space_unit_count(sp, u), k = index % n;
-        struct ab_subgraph g;
-        index /= n;
-        AB_TRY(ab_space_unit_subgraph(sp, u, sp->reduced ? sp->allowed[u].index[k] : k, &g));
-        ab_arch_set_unit(sp, a, &g);
-    }
-    return AB_OK;
 }
 
 static const char exhaustive_help[] =
@@ -666,8 +683,12 @@ ab_status ab_cmd_exhaustive(int argc, char **argv, struct ab_runtime *rt)
     AB_CHECK(ab_space_size_log10(sp) <= 10.0, AB_ERR_INPUT,
              "space '%s' has 10^%.1f architectures; exhaustive search enumerates at most 10^10 "
              "(reduce it first with 'autobuild reduce')", sp->name, ab_space_size_log10(sp));
-    uint64_t total = 1;
-    for (int u = 0; u < sp->n_units; u++) total *= ab_space_unit_count(sp, u);
+    /* ab_space_arch_at numbers the valid architectures only (coupled spaces
+     * such as sd_unet enumerate per configuration) */
+    char *size_text = ab_space_size_string(sp);
+    AB_CHECK_ALLOC(size_text);
+    uint64_t total = strtoull(size_text, NULL, 10);
+    free(size_text);
     /* ranks take whole batches, so every architecture is scored in the same
      * batch whatever the number of ranks: results are bit-identical */
     uint64_t n_batches = (total + (uint64_t)batch - 1) / (uint64_t)batch;
@@ -685,7 +706,8 @@ ab_status ab_cmd_exhaustive(int argc, char **argv, struct ab_runtime *rt)
     for (uint64_t s = lo; s < hi;) {
         long n = 0;
         while (s < hi && n < batch) {
-            if (arch_at(sp, s, (int)res, &archs[n]) == AB_OK && ab_arch_validate(sp, &archs[n]) == AB_OK)
+            if (ab_space_arch_at(sp, s, (int)res, &archs[n]) == AB_OK &&
+                ab_arch_validate(sp, &archs[n]) == AB_OK)
                 ids[n++] = s;
             s++;
         }
@@ -742,7 +764,7 @@ ab_status ab_cmd_exhaustive(int argc, char **argv, struct ab_runtime *rt)
     qsort(all, (size_t)n_all, sizeof *all, by_rank_desc);
     for (long i = 0; i < n_all && i < top; i++) {
         struct ab_arch a;
-        AB_CALL(arch_at(sp, all[i].index, (int)res, &a));
+        AB_CALL(ab_space_arch_at(sp, all[i].index, (int)res, &a));
         ab_arch_format_json(sp, &a, buf, sizeof buf);
         printf("%.6f\t%s\n", all[i].score, buf);
     }

@@ -205,7 +205,7 @@ static const char train_help[] =
     "  --threads T       threads; each batch is split between them (default 1;\n"
     "                    results are deterministic for a given seed and T)\n"
     "  --gnn G           gatv2 (default) or graphconv\n"
-    "  --hidden H        32             --layers L       4\n"
+    "  --hidden H        32             --layers L       4 (6 for sd_unet)\n"
     "  --aggr A          mean (default) or sum\n"
     "  --activ A         relu (default) or leaky_relu (slope 0.01)\n"
     "  --norm P          1 (default, L1 embedding norms as the paper) or 2\n"
@@ -240,7 +240,7 @@ ab_status ab_cmd_train(int argc, char **argv, struct ab_runtime *rt)
     struct ab_train_opts o;
     const char *data = NULL, *target = NULL, *out = NULL;
     struct ab_ensemble *ens = NULL;
-    int json = 0, c, folds = 0, seeds = 0;
+    int json = 0, c, folds = 0, seeds = 0, layers_given = 0;
     long v;
     ab_train_opts_default(&o);
     ab_pred_config_default(NULL, &cfg);
@@ -266,7 +266,9 @@ ab_status ab_cmd_train(int argc, char **argv, struct ab_runtime *rt)
             break;
         case 'H': AB_CALL(ab_cli_int("--hidden", optarg, 1, 4096, &v)); cfg.hidden = (int)v; break;
         case 'n': AB_CALL(ab_cli_int("--layers", optarg, 1, AB_PRED_MAX_LAYERS, &v));
-                  cfg.layers = (int)v; break;
+                  cfg.layers = (int)v;
+                  layers_given = 1;
+                  break;
         case 'a':
             AB_CHECK(!strcmp(optarg, "mean") || !strcmp(optarg, "sum"), AB_ERR_INPUT,
                      "--aggr: expected mean or sum, got '%s'", optarg);
@@ -293,6 +295,7 @@ ab_status ab_cmd_train(int argc, char **argv, struct ab_runtime *rt)
         if (!folds) folds = 5;
         if (!seeds) seeds = 1;
         AB_CALL(ab_dataset_read(data, &d));
+        if (!layers_given) cfg.layers = d->space->kind == AB_SPACE_SD_UNET ? 6 : 4;
         if (ab_ensemble_train(d, target, &cfg, &o, folds, seeds, rt, &ens) != AB_OK) {
             rc = ab_err_prefix("%s", data);
             goto cleanup;
@@ -312,6 +315,7 @@ ab_status ab_cmd_train(int argc, char **argv, struct ab_runtime *rt)
     }
     if (rt->rank != 0) goto cleanup; /* a single predictor trains on rank 0 */
     AB_CALL(ab_dataset_read(data, &d));
+    if (!layers_given) cfg.layers = d->space->kind == AB_SPACE_SD_UNET ? 6 : 4;
     if (ab_train_predictor(d, target, &cfg, &o, &p) != AB_OK) {
         rc = ab_err_prefix("%s", data);
         goto cleanup;

@@ -85,12 +85,31 @@ static void print_table(const struct ab_space *sp, const char *size)
             printf(" subgraphs (of %llu)\n", (unsigned long long)ab_space_unit_count_full(sp, u));
             continue;
         }
+        if (ab_space_n_configs(sp) > 0) { /* coupled units: counts, no formula */
+            printf(" subgraphs\n");
+            continue;
+        }
         printf(" subgraphs (");
         for (int k = 0; k < un->n_stages; k++) {
             stage_formula(&sp->stages[un->first + k], f, sizeof f);
             printf(un->n_stages > 1 ? "%s(%s)" : "%s%s", k ? " x " : "", f);
         }
         printf(")\n");
+    }
+    if (ab_space_n_configs(sp) > 0) {
+        char rules[4096];
+        ab_space_describe_constraints(sp, rules, sizeof rules);
+        printf("  coupled units: %d configurations\n", ab_space_n_configs(sp));
+        for (char *line = rules, *nl; *line; line = nl + 1) {
+            nl = strchr(line, '\n');
+            if (!nl) {
+                printf("    %s\n", line);
+                break;
+            }
+            printf("    %.*s\n", (int)(nl - line), line);
+        }
+        printf("  architectures: %s (10^%.2f)\n", size, ab_space_size_log10(sp));
+        goto features;
     }
     printf("  architectures%s: ", sp->n_resolutions > 0 ? " per resolution" : "");
     /* the product of unit counts, repeated factors as powers: 7371^5 */
@@ -108,6 +127,7 @@ static void print_table(const struct ab_space *sp, const char *size)
     if (n_res > 1)
         printf("  architectures x resolutions: 10^%.2f\n",
                ab_space_size_log10(sp) + log10((double)n_res));
+features:
     printf("  node features:");
     for (int i = 0; i < sp->n_features; i++) {
         if (sp->features[i].cardinality) printf(" %s(%d)", sp->features[i].name,
@@ -120,7 +140,7 @@ static void print_table(const struct ab_space *sp, const char *size)
 static void print_json(const struct ab_space *sp, const char *size)
 {
     printf("{\"space\":\"%s\",\"source\":\"%s\",\"stages\":[", sp->name,
-           sp->kind == AB_SPACE_YAML ? "yaml" : "built-in");
+           strcmp(sp->source, "built-in") ? "yaml" : "built-in");
     for (int s = 0; s < sp->n_stages; s++) {
         const struct ab_stage *st = &sp->stages[s];
         printf("%s{\"min_layers\":%d,\"max_layers\":%d,\"choices\":[", s ? "," : "",
