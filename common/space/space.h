@@ -10,7 +10,7 @@
  *
  * Built in: "ofa_mbv3" and "ofa_pn" (METHOD.md section 1), and the Stable
  * Diffusion v1.4 inpainting U-Net spaces "sd_unet" and "sd_unet_hw"
- * (space_sdunet.c, docs/sd_unet.md), whose units are coupled by channel
+ * (space_sdunet.c, common/space/sd_unet.md), whose units are coupled by channel
  * constraints (see "constraints that couple units" below). Any other space
  * comes from YAML (space_yaml.c; U-Net spaces from a `unet:` YAML block,
  * space_sdunet.c). Example:

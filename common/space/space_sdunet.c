@@ -4,7 +4,7 @@
  * spaces of the paper's supplementary (sections 7.9 and 7.10) on top of the
  * stage/layer model of space.h, and the rules that couple their units. The
  * design, the multiplier vectors and the size are explained in
- * docs/sd_unet.md; in short:
+ * common/space/sd_unet.md; in short:
  *
  *   stages   input 1..L, middle, output L..1 (network order; L = 4 levels)
  *   layers   one per graph node: residual conv "res", attention "attn",
@@ -31,7 +31,7 @@
  * configuration, so they count and produce only valid architectures.
  *
  * YAML: a space file whose `space` mapping has a `unet` block starts from
- * a built-in and overrides any of its choices (see docs/sd_unet.md):
+ * a built-in and overrides any of its choices (see common/space/sd_unet.md):
  *
  *   space:
  *     name: my_unet
@@ -113,7 +113,7 @@ struct ab_unet {
 /* ---------------------------------------------------------------------- */
 /* built-in parameters                                                     */
 
-/* The baseline [1,2,3,4] and the seven other vectors (docs/sd_unet.md says
+/* The baseline [1,2,3,4] and the seven other vectors (common/space/sd_unet.md says
  * why): every one keeps multiplier 1 at level 1, so the stage-1 channels
  * name the global channel count and no two configurations build the same
  * network. */

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT
  *
  * This file tests the Stable Diffusion v1.4 inpainting U-Net spaces
- * (space_sdunet.c, docs/sd_unet.md): exact sizes checked by enumerating
+ * (space_sdunet.c, common/space/sd_unet.md): exact sizes checked by enumerating
  * every architecture, unit subgraphs, seeded sampling against an
  * independent check of the rules, the JSON round trip, validation messages,
  * sequence graphs with skip edges and node features, the YAML overrides,
@@ -397,7 +397,7 @@ static void test_graph(void)
     struct ab_graph_batch *b = NULL;
     struct ab_arch a;
     char json[2048];
-    /* skip edges of the baseline (node numbers in docs/sd_unet.md) */
+    /* skip edges of the baseline (node numbers in common/space/sd_unet.md) */
     static const int skips[12][2] = {
         {14, 18}, {12, 20}, {10, 22}, /* level 4 */
         {9, 25},  {7, 27},  {5, 29},  /* level 3 */
