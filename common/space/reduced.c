@@ -119,24 +119,6 @@ cleanup:
     return rc;
 }
 
-/* The unit subgraph as JSON text: [["block", ...], ...] over the unit's
- * stages. */
-static void subgraph_json(const struct ab_space *sp, const struct ab_subgraph *g, char *buf,
-                          size_t cap)
-{
-    size_t len = 0;
-    len += (size_t)snprintf(buf + len, cap - len, "[");
-    for (int k = 0; k < g->n_stages && len < cap; k++) {
-        const struct ab_stage *st = &sp->stages[sp->units[g->unit].first + k];
-        len += (size_t)snprintf(buf + len, cap - len, "%s[", k ? "," : "");
-        for (int l = 0; l < g->depth[k] && len < cap; l++)
-            len += (size_t)snprintf(buf + len, cap - len, "%s\"%s\"", l ? "," : "",
-                                    st->choices[g->choice[k][l]].name);
-        if (len < cap) len += (size_t)snprintf(buf + len, cap - len, "]");
-    }
-    if (len < cap) snprintf(buf + len, cap - len, "]");
-}
-
 ab_status ab_reduced_space_save(const struct ab_space *sp, const char *path)
 {
     ab_status rc = AB_OK;
@@ -178,7 +160,7 @@ ab_status ab_reduced_space_save(const struct ab_space *sp, const char *path)
             struct ab_subgraph sg;
             char buf[2048];
             AB_CALL(ab_space_unit_subgraph(sp, u, set->index[i], &sg));
-            subgraph_json(sp, &sg, buf, sizeof buf);
+            ab_subgraph_format_json(sp, &sg, buf, sizeof buf);
             json[i] = strdup(buf);
             AB_CHECK_ALLOC(json[i]);
         }

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/fsutil.h"
 #include "util/rng.h"
 
 /* ---------------------------------------------------------------------- */
@@ -360,6 +361,76 @@ int ab_space_unit_allows(const struct ab_space *sp, int u, uint64_t index)
     if (!sp->reduced) return 1;
     return bsearch(&index, sp->allowed[u].index, (size_t)sp->allowed[u].n, sizeof(uint64_t),
                    cmp_u64) != NULL;
+}
+
+size_t ab_subgraph_format_json(const struct ab_space *sp, const struct ab_subgraph *g, char *buf,
+                               size_t cap)
+{
+    size_t len = 0;
+    char tmp[1];
+    if (!cap) {
+        buf = tmp;
+        cap = 1;
+    }
+#define PUTS(str)                                                              \
+    do {                                                                       \
+        const char *p_ = (str);                                                \
+        for (; *p_; p_++, len++)                                               \
+            if (len + 1 < cap) buf[len] = *p_;                                 \
+    } while (0)
+    PUTS("[");
+    for (int k = 0; k < g->n_stages; k++) {
+        const struct ab_stage *st = &sp->stages[sp->units[g->unit].first + k];
+        PUTS(k ? ",[" : "[");
+        for (int l = 0; l < g->depth[k]; l++) {
+            PUTS(l ? ",\"" : "\"");
+            PUTS(st->choices[g->choice[k][l]].name);
+            PUTS("\"");
+        }
+        PUTS("]");
+    }
+    PUTS("]");
+#undef PUTS
+    buf[len < cap ? len : cap - 1] = '\0';
+    return len;
+}
+
+ab_status ab_arch_read_jsonl(const struct ab_space *sp, const char *path, struct ab_arch **out,
+                             long *n_out)
+{
+    ab_status rc = AB_OK;
+    char *text = NULL;
+    struct ab_arch *archs = NULL;
+    long n = 0, cap = 0, line = 0;
+    *out = NULL;
+    *n_out = 0;
+    AB_CALL(ab_fs_read_all(path, (size_t)1 << 32, &text, NULL));
+    for (char *q = text, *nl; q && *q; q = nl ? nl + 1 : NULL) {
+        nl = strchr(q, '\n');
+        if (nl) *nl = '\0';
+        line++;
+        if (strspn(q, " \t\r") == strlen(q)) continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 1024;
+            struct ab_arch *na = realloc(archs, sizeof *na * (size_t)cap);
+            AB_CHECK_ALLOC(na);
+            archs = na;
+        }
+        if (ab_arch_parse_json(sp, q, &archs[n]) != AB_OK) {
+            rc = ab_err_prefix("%s: line %ld", path, line);
+            goto cleanup;
+        }
+        n++;
+    }
+    AB_CHECK(n > 0, AB_ERR_INPUT, "%s: no architectures (expected one JSON object per line)",
+             path);
+    *out = archs;
+    *n_out = n;
+    archs = NULL;
+cleanup:
+    free(archs);
+    free(text);
+    return rc;
 }
 
 void ab_arch_get_unit(const struct ab_space *sp, const struct ab_arch *a, int u,

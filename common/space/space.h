@@ -214,6 +214,16 @@ uint64_t ab_space_unit_subgraph_index(const struct ab_space *sp, const struct ab
  * for spaces that are not reduced). */
 int ab_space_unit_allows(const struct ab_space *sp, int u, uint64_t index);
 
+/* The JSON text of a unit subgraph: [["block", ...], ...] over the unit's
+ * stages. Returns the length the full text needs (like snprintf). */
+size_t ab_subgraph_format_json(const struct ab_space *sp, const struct ab_subgraph *g, char *buf,
+                               size_t cap);
+
+/* Reads a file of architectures, one JSON object per line (blank lines
+ * skipped); errors name the file and line. *out is malloc'd. */
+ab_status ab_arch_read_jsonl(const struct ab_space *sp, const char *path, struct ab_arch **out,
+                             long *n);
+
 /* Unit u of an architecture as a subgraph. */
 void ab_arch_get_unit(const struct ab_space *sp, const struct ab_arch *a,
                       int u, struct ab_subgraph *out);

@@ -192,46 +192,6 @@ cleanup:
 /* ---------------------------------------------------------------------- */
 /* label                                                                   */
 
-/* Reads JSON lines of architectures; errors name the file and line. */
-static ab_status read_jsonl(const struct ab_space *sp, const char *path, struct ab_arch **out,
-                            long *n_out)
-{
-    ab_status rc = AB_OK;
-    char *text = NULL, *save = NULL;
-    struct ab_arch *archs = NULL;
-    long n = 0, cap = 0, line = 0;
-    *out = NULL;
-    *n_out = 0;
-    AB_CALL(ab_fs_read_all(path, (size_t)1 << 32, &text, NULL));
-    for (char *p = text, *nl; p && *p; p = nl ? nl + 1 : NULL) {
-        nl = strchr(p, '\n');
-        if (nl) *nl = '\0';
-        line++;
-        if (strspn(p, " \t\r") == strlen(p)) continue;
-        if (n == cap) {
-            cap = cap ? cap * 2 : 1024;
-            struct ab_arch *na = realloc(archs, sizeof *na * (size_t)cap);
-            AB_CHECK_ALLOC(na);
-            archs = na;
-        }
-        if (ab_arch_parse_json(sp, p, &archs[n]) != AB_OK) {
-            rc = ab_err_prefix("%s: line %ld", path, line);
-            goto cleanup;
-        }
-        n++;
-    }
-    (void)save;
-    AB_CHECK(n > 0, AB_ERR_INPUT, "%s: no architectures (expected one JSON object per line)",
-             path);
-    *out = archs;
-    *n_out = n;
-    archs = NULL;
-cleanup:
-    free(archs);
-    free(text);
-    return rc;
-}
-
 #define MAX_LABEL_PREDICTORS 16
 
 /* A metric name for a predictor: NAME from FILE:NAME, else its target
@@ -388,7 +348,7 @@ ab_status ab_cmd_data_label(int argc, char **argv, struct ab_runtime *rt)
             AB_CHECK(strcmp(names[j], names[k]), AB_ERR_INPUT,
                      "two predictors give the column '%s'; name one with FILE:NAME", names[k]);
     }
-    AB_CALL(read_jsonl(sp, in, &archs, &n));
+    AB_CALL(ab_arch_read_jsonl(sp, in, &archs, &n));
     if (width == 0) width = ab_ofa_default_width(sp);
     AB_CALL(label_archs(sp, archs, n, cost || n_preds == 0, width, preds, names, n_preds, out));
     if (out) AB_LOG_I("labelled %ld architectures into %s", n, out);

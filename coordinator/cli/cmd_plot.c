@@ -16,6 +16,7 @@
 #include "cli/cli.h"
 #include "graph/seqgraph.h"
 #include "predictor/checkpoint.h"
+#include "predictor/importance.h"
 #include "report/plot.h"
 #include "util/fsutil.h"
 #include "util/log.h"
@@ -100,58 +101,6 @@ static const char hops_help[] =
 /* ---------------------------------------------------------------------- */
 /* FE-MLP importance (the same scores as `autobuild explain`)              */
 
-/* Score of one categorical value: |Linear(embed[v])|; of a numeric value x:
- * |Linear(Linear(x))|. */
-static double fe_score(const struct ab_predictor *p, int f, double x)
-{
-    const struct ab_pred_fe *fe = &p->fe[f];
-    if (fe->card > 0) {
-        int v = (int)x;
-        double s = fe->b[0];
-        for (int k = 0; k < fe->dim; k++) s += (double)fe->w[k] * fe->embed[v * fe->dim + k];
-        return fabs(s);
-    }
-    double s = fe->b1[0];
-    for (int k = 0; k < 3; k++) s += (double)fe->w1[k] * ((double)fe->w0[k] * x + fe->b0[k]);
-    return fabs(s);
-}
-
-/* Human label of value v of feature f. */
-static void fe_label(const struct ab_space *sp, int f, int v, char *buf, size_t cap)
-{
-    const char *name = sp->features[f].name;
-    int ofa = sp->kind == AB_SPACE_OFA_MBV3 || sp->kind == AB_SPACE_OFA_PN;
-    if (!strcmp(name, "stage")) snprintf(buf, cap, "stage %d", v + 1);
-    else if (!strcmp(name, "layer")) snprintf(buf, cap, "layer %d", v + 1);
-    else if (ofa && !strcmp(name, "family")) snprintf(buf, cap, "mbconv%d", v + 2);
-    else if (ofa && !strcmp(name, "expansion")) snprintf(buf, cap, "e%d", v == 0 ? 3 : v == 1 ? 4 : 6);
-    else if (ofa && !strcmp(name, "kernel")) snprintf(buf, cap, "k%d", 3 + 2 * v);
-    else if (!ofa && !strcmp(name, "choice")) {
-        size_t len = 0;
-        buf[0] = '\0';
-        for (int s = 0; s < sp->n_stages && len + 2 < cap; s++) {
-            if (v >= sp->stages[s].n_choices) continue;
-            const char *c = sp->stages[s].choices[v].name;
-            if (strstr(buf, c)) continue;
-            len += (size_t)snprintf(buf + len, cap - len, "%s%s", len ? "/" : "", c);
-        }
-    } else {
-        for (int a = 0; a < sp->n_attrs; a++)
-            if (!strcmp(sp->attrs[a].name, name) && !sp->attrs[a].numeric && v < sp->attrs[a].n_values) {
-                snprintf(buf, cap, "%s", sp->attrs[a].values[v]);
-                return;
-            }
-        snprintf(buf, cap, "%d", v);
-    }
-}
-
-/* The numeric feature's input for a resolution (seqgraph.h's encoding). */
-static double res_input(const struct ab_space *sp, int r)
-{
-    if (sp->kind == AB_SPACE_OFA_MBV3 || sp->kind == AB_SPACE_OFA_PN) return (r - 192) / 32.0;
-    int lo = sp->resolutions[0], hi = sp->resolutions[sp->n_resolutions - 1];
-    return (double)(r - lo) / (hi - lo > 1 ? hi - lo : 1);
-}
 
 struct score_item {
     char group[32];
@@ -199,7 +148,7 @@ static ab_status add_numeric_attr(const struct ab_predictor *p, int f, struct sc
             }
         for (int k = 0; k < ns; k++) {
             snprintf(label, sizeof label, "%g", seen[k]);
-            AB_TRY(add_score(l, name, label, fe_score(p, f, seen[k])));
+            AB_TRY(add_score(l, name, label, ab_pred_fe_score(p, f, seen[k])));
         }
     }
     return AB_OK;
@@ -216,14 +165,14 @@ static ab_status collect_importance(const struct ab_predictor *p, struct score_l
             int n = ft->cardinality;
             if (!strcmp(ft->name, "stage") && n > sp->n_stages) n = sp->n_stages;
             for (int v = 0; v < n; v++) {
-                fe_label(sp, f, v, label, sizeof label);
-                AB_TRY(add_score(l, ft->name, label, fe_score(p, f, v)));
+                ab_pred_fe_label(sp, f, v, label, sizeof label);
+                AB_TRY(add_score(l, ft->name, label, ab_pred_fe_score(p, f, v)));
             }
         } else if (sp->n_resolutions > 0 && !strcmp(ft->name, "resolution")) {
             for (int i = 0; i < sp->n_resolutions; i += (sp->n_resolutions > 8 ? 4 : 1)) {
                 int r = sp->resolutions[i];
                 snprintf(label, sizeof label, "%d", r);
-                AB_TRY(add_score(l, ft->name, label, fe_score(p, f, res_input(sp, r))));
+                AB_TRY(add_score(l, ft->name, label, ab_pred_fe_score(p, f, ab_pred_resolution_input(sp, r))));
             }
         } else {
             AB_TRY(add_numeric_attr(p, f, l));

@@ -14,6 +14,7 @@
 #include "cli/cli.h"
 #include "data/dataset.h"
 #include "predictor/checkpoint.h"
+#include "predictor/importance.h"
 #include "predictor/ensemble.h"
 #include "predictor/train.h"
 #include "util/fsutil.h"
@@ -45,58 +46,6 @@ static void print_json_double(double v)
 /* ---------------------------------------------------------------------- */
 /* FE-MLP importance                                                       */
 
-/* Score of one categorical value: |Linear(embed[v])|; of a numeric value x:
- * |Linear(Linear(x))|. */
-static double fe_score(const struct ab_predictor *p, int f, double x)
-{
-    const struct ab_pred_fe *fe = &p->fe[f];
-    if (fe->card > 0) {
-        int v = (int)x;
-        double s = fe->b[0];
-        for (int k = 0; k < fe->dim; k++) s += (double)fe->w[k] * fe->embed[v * fe->dim + k];
-        return fabs(s);
-    }
-    double s = fe->b1[0];
-    for (int k = 0; k < 3; k++) s += (double)fe->w1[k] * ((double)fe->w0[k] * x + fe->b0[k]);
-    return fabs(s);
-}
-
-/* Human label of value v of feature f. */
-static void fe_label(const struct ab_space *sp, int f, int v, char *buf, size_t cap)
-{
-    const char *name = sp->features[f].name;
-    int ofa = sp->kind == AB_SPACE_OFA_MBV3 || sp->kind == AB_SPACE_OFA_PN;
-    if (!strcmp(name, "stage")) snprintf(buf, cap, "stage %d", v + 1);
-    else if (!strcmp(name, "layer")) snprintf(buf, cap, "layer %d", v + 1);
-    else if (ofa && !strcmp(name, "family")) snprintf(buf, cap, "mbconv%d", v + 2);
-    else if (ofa && !strcmp(name, "expansion")) snprintf(buf, cap, "e%d", v == 0 ? 3 : v == 1 ? 4 : 6);
-    else if (ofa && !strcmp(name, "kernel")) snprintf(buf, cap, "k%d", 3 + 2 * v);
-    else if (!ofa && !strcmp(name, "choice")) {
-        size_t len = 0;
-        buf[0] = '\0';
-        for (int s = 0; s < sp->n_stages && len + 2 < cap; s++) {
-            if (v >= sp->stages[s].n_choices) continue;
-            const char *c = sp->stages[s].choices[v].name;
-            if (strstr(buf, c)) continue;
-            len += (size_t)snprintf(buf + len, cap - len, "%s%s", len ? "/" : "", c);
-        }
-    } else {
-        for (int a = 0; a < sp->n_attrs; a++)
-            if (!strcmp(sp->attrs[a].name, name) && !sp->attrs[a].numeric && v < sp->attrs[a].n_values) {
-                snprintf(buf, cap, "%s", sp->attrs[a].values[v]);
-                return;
-            }
-        snprintf(buf, cap, "%d", v);
-    }
-}
-
-/* The numeric feature's input for a resolution (seqgraph.h's encoding). */
-static double res_input(const struct ab_space *sp, int r)
-{
-    if (sp->kind == AB_SPACE_OFA_MBV3 || sp->kind == AB_SPACE_OFA_PN) return (r - 192) / 32.0;
-    int lo = sp->resolutions[0], hi = sp->resolutions[sp->n_resolutions - 1];
-    return (double)(r - lo) / (hi - lo > 1 ? hi - lo : 1);
-}
 
 static void print_importance(const struct ab_predictor *p, int json)
 {
@@ -114,8 +63,8 @@ static void print_importance(const struct ab_predictor *p, int json)
             /* OFA: only the stages and layers the space has */
             if (!strcmp(ft->name, "stage") && n > sp->n_stages) n = sp->n_stages;
             for (int v = 0; v < n; v++) {
-                fe_label(sp, f, v, label, sizeof label);
-                double s = fe_score(p, f, v);
+                ab_pred_fe_label(sp, f, v, label, sizeof label);
+                double s = ab_pred_fe_score(p, f, v);
                 if (json) printf("%s\"%s\":%.6g", first ? "" : ",", label, s);
                 else printf("    %-24s %.4f\n", label, s);
                 first = 0;
@@ -124,7 +73,7 @@ static void print_importance(const struct ab_predictor *p, int json)
             for (int i = 0; i < sp->n_resolutions; i += (sp->n_resolutions > 8 ? 4 : 1)) {
                 int r = sp->resolutions[i];
                 snprintf(label, sizeof label, "%d", r);
-                double s = fe_score(p, f, res_input(sp, r));
+                double s = ab_pred_fe_score(p, f, ab_pred_resolution_input(sp, r));
                 if (json) printf("%s\"%s\":%.6g", first ? "" : ",", label, s);
                 else printf("    %-24s %.4f\n", label, s);
                 first = 0;
@@ -144,7 +93,7 @@ static void print_importance(const struct ab_predictor *p, int json)
                     }
                 for (int k = 0; k < ns; k++) {
                     snprintf(label, sizeof label, "%g", seen[k]);
-                    double s = fe_score(p, f, seen[k]);
+                    double s = ab_pred_fe_score(p, f, seen[k]);
                     if (json) printf("%s\"%s\":%.6g", first ? "" : ",", label, s);
                     else printf("    %-24s %.4f\n", label, s);
                     first = 0;
@@ -359,43 +308,6 @@ static const char predict_help[] =
     "\"arch\" and \"prediction\" (and \"hop_norms\", the L1 norm of the graph\n"
     "embedding at every hop, with --hops).\n";
 
-static ab_status read_archs(const struct ab_space *sp, const char *path, struct ab_arch **out,
-                            long *n_out)
-{
-    ab_status rc = AB_OK;
-    char *text = NULL;
-    struct ab_arch *archs = NULL;
-    long n = 0, cap = 0, line = 0;
-    *out = NULL;
-    *n_out = 0;
-    AB_CALL(ab_fs_read_all(path, (size_t)1 << 32, &text, NULL));
-    for (char *q = text, *nl; q && *q; q = nl ? nl + 1 : NULL) {
-        nl = strchr(q, '\n');
-        if (nl) *nl = '\0';
-        line++;
-        if (strspn(q, " \t\r") == strlen(q)) continue;
-        if (n == cap) {
-            cap = cap ? cap * 2 : 1024;
-            struct ab_arch *na = realloc(archs, sizeof *na * (size_t)cap);
-            AB_CHECK_ALLOC(na);
-            archs = na;
-        }
-        if (ab_arch_parse_json(sp, q, &archs[n]) != AB_OK) {
-            rc = ab_err_prefix("%s: line %ld", path, line);
-            goto cleanup;
-        }
-        n++;
-    }
-    AB_CHECK(n > 0, AB_ERR_INPUT, "%s: no architectures (one JSON object per line)", path);
-    *out = archs;
-    *n_out = n;
-    archs = NULL;
-cleanup:
-    free(archs);
-    free(text);
-    return rc;
-}
-
 ab_status ab_cmd_predict(int argc, char **argv, struct ab_runtime *rt)
 {
     static const struct option opts[] = {{"predictor", required_argument, NULL, 'p'},
@@ -428,7 +340,7 @@ ab_status ab_cmd_predict(int argc, char **argv, struct ab_runtime *rt)
         goto cleanup;
     }
     AB_CALL(ab_predictor_load(pred, &p));
-    if (read_archs(p->space, in, &archs, &n) != AB_OK) {
+    if (ab_arch_read_jsonl(p->space, in, &archs, &n) != AB_OK) {
         rc = ab_err_prefix("predictor %s is for space '%s'", pred, p->space->name);
         goto cleanup;
     }

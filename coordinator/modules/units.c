@@ -179,21 +179,6 @@ cleanup:
     return rc;
 }
 
-static void subgraph_text(const struct ab_space *sp, const struct ab_subgraph *g, char *buf,
-                          size_t cap)
-{
-    size_t len = (size_t)snprintf(buf, cap, "[");
-    for (int k = 0; k < g->n_stages && len < cap; k++) {
-        const struct ab_stage *st = &sp->stages[sp->units[g->unit].first + k];
-        len += (size_t)snprintf(buf + len, cap - len, "%s[", k ? "," : "");
-        for (int l = 0; l < g->depth[k] && len < cap; l++)
-            len += (size_t)snprintf(buf + len, cap - len, "%s\"%s\"", l ? "," : "",
-                                    st->choices[g->choice[k][l]].name);
-        if (len < cap) len += (size_t)snprintf(buf + len, cap - len, "]");
-    }
-    if (len < cap) snprintf(buf + len, cap - len, "]");
-}
-
 ab_status ab_units_save(const struct ab_units *us, const char *path)
 {
     ab_status rc = AB_OK;
@@ -225,7 +210,7 @@ ab_status ab_units_save(const struct ab_units *us, const char *path)
             struct ab_subgraph sg;
             char buf[2048];
             AB_CALL(ab_space_unit_subgraph(us->space, u, s->index[i], &sg));
-            subgraph_text(us->space, &sg, buf, sizeof buf);
+            ab_subgraph_format_json(us->space, &sg, buf, sizeof buf);
             text[i] = strdup(buf);
             AB_CHECK_ALLOC(text[i]);
         }

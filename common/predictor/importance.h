@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * importance.h - reading the FE-MLP (METHOD.md section 2): each node-feature
+ * category maps its value to one scalar through its own small module, so
+ * |FE-MLP(value)| is directly the importance of that value (the paper's
+ * Fig. 3 / Table 3). Used by `autobuild explain` and `autobuild plot
+ * importance`.
+ */
+#ifndef AB_PREDICTOR_IMPORTANCE_H
+#define AB_PREDICTOR_IMPORTANCE_H
+
+#include <stddef.h>
+
+#include "predictor/model.h"
+
+/* The 0-hop score of feature f at value x: |Linear(embed[x])| for a
+ * categorical feature (x a valid index), |Linear(Linear(x))| for a numeric
+ * one. Can't fail. */
+double ab_pred_fe_score(const struct ab_predictor *p, int f, double x);
+
+/* A human label for value v of categorical feature f ("stage 2", "k5",
+ * "e6", a choice or attribute name, "res_512" ...). Can't fail. */
+void ab_pred_fe_label(const struct ab_space *sp, int f, int v, char *buf, size_t cap);
+
+/* The numeric resolution feature's input for resolution r (seqgraph.h's
+ * encoding: (r - 192) / 32 for OFA, scaled to [0, 1] for YAML spaces). */
+double ab_pred_resolution_input(const struct ab_space *sp, int r);
+
+#endif
