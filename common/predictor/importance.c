@@ -58,3 +58,19 @@ double ab_pred_resolution_input(const struct ab_space *sp, int r)
     int lo = sp->resolutions[0], hi = sp->resolutions[sp->n_resolutions - 1];
     return (double)(r - lo) / (hi - lo > 1 ? hi - lo : 1);
 }
+
+int ab_pred_attr_values(const struct ab_space *sp, const char *name, double *out, int cap)
+{
+    int n = 0;
+    for (int a = 0; a < sp->n_attrs; a++) {
+        if (strcmp(sp->attrs[a].name, name)) continue;
+        for (int s = 0; s < sp->n_stages; s++)
+            for (int c = 0; c < sp->stages[s].n_choices && n < cap; c++) {
+                double v = sp->stages[s].choices[c].attr[a];
+                int dup = 0;
+                for (int k = 0; k < n; k++) dup |= out[k] == v;
+                if (!dup) out[n++] = v;
+            }
+    }
+    return n;
+}

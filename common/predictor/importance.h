@@ -26,4 +26,9 @@ void ab_pred_fe_label(const struct ab_space *sp, int f, int v, char *buf, size_t
  * encoding: (r - 192) / 32 for OFA, scaled to [0, 1] for YAML spaces). */
 double ab_pred_resolution_input(const struct ab_space *sp, int r);
 
+/* The distinct values (at most cap, in order first seen) that the space's
+ * choices give the numeric attribute named `name`; returns how many (0 when
+ * there is no such attribute). Can't fail. */
+int ab_pred_attr_values(const struct ab_space *sp, const char *name, double *out, int cap);
+
 #endif

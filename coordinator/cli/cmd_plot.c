@@ -135,21 +135,11 @@ static ab_status add_numeric_attr(const struct ab_predictor *p, int f, struct sc
     const struct ab_space *sp = p->space;
     const char *name = sp->features[f].name;
     char label[64];
-    for (int a = 0; a < sp->n_attrs; a++) {
-        if (strcmp(sp->attrs[a].name, name)) continue;
-        double seen[64];
-        int ns = 0;
-        for (int s = 0; s < sp->n_stages; s++)
-            for (int c = 0; c < sp->stages[s].n_choices && ns < 64; c++) {
-                double v = sp->stages[s].choices[c].attr[a];
-                int dup = 0;
-                for (int k = 0; k < ns; k++) dup |= seen[k] == v;
-                if (!dup) seen[ns++] = v;
-            }
-        for (int k = 0; k < ns; k++) {
-            snprintf(label, sizeof label, "%g", seen[k]);
-            AB_TRY(add_score(l, name, label, ab_pred_fe_score(p, f, seen[k])));
-        }
+    double seen[64];
+    int ns = ab_pred_attr_values(sp, name, seen, 64);
+    for (int k = 0; k < ns; k++) {
+        snprintf(label, sizeof label, "%g", seen[k]);
+        AB_TRY(add_score(l, name, label, ab_pred_fe_score(p, f, seen[k])));
     }
     return AB_OK;
 }

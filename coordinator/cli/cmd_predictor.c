@@ -80,24 +80,14 @@ static void print_importance(const struct ab_predictor *p, int json)
             }
         } else {
             /* a numeric attribute: the values the space's choices take */
-            for (int a = 0; a < sp->n_attrs; a++) {
-                if (strcmp(sp->attrs[a].name, ft->name)) continue;
-                double seen[64];
-                int ns = 0;
-                for (int s = 0; s < sp->n_stages; s++)
-                    for (int c = 0; c < sp->stages[s].n_choices && ns < 64; c++) {
-                        double v = sp->stages[s].choices[c].attr[a];
-                        int dup = 0;
-                        for (int k = 0; k < ns; k++) dup |= seen[k] == v;
-                        if (!dup) seen[ns++] = v;
-                    }
-                for (int k = 0; k < ns; k++) {
-                    snprintf(label, sizeof label, "%g", seen[k]);
-                    double s = ab_pred_fe_score(p, f, seen[k]);
-                    if (json) printf("%s\"%s\":%.6g", first ? "" : ",", label, s);
-                    else printf("    %-24s %.4f\n", label, s);
-                    first = 0;
-                }
+            double seen[64];
+            int ns = ab_pred_attr_values(sp, ft->name, seen, 64);
+            for (int k = 0; k < ns; k++) {
+                snprintf(label, sizeof label, "%g", seen[k]);
+                double s = ab_pred_fe_score(p, f, seen[k]);
+                if (json) printf("%s\"%s\":%.6g", first ? "" : ",", label, s);
+                else printf("    %-24s %.4f\n", label, s);
+                first = 0;
             }
         }
         if (json) printf("}");

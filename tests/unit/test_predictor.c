@@ -54,6 +54,7 @@
 #include "graph/seqgraph.h"
 #include "h5/h5util.h"
 #include "predictor/checkpoint.h"
+#include "predictor/importance.h"
 #include "predictor/model.h"
 #include "predictor/train.h"
 #include "util/log.h"
@@ -1322,7 +1323,27 @@ static void test_cleanup(void)
     CU_ASSERT(rmdir(tmpdir) == 0);
 }
 
+/* The distinct values a numeric attribute takes, in order first seen
+ * (tests/data/attrs.yaml: kernel is 0 for choices without it). */
+static void test_attr_values(void)
+{
+    struct ab_space *sp = NULL;
+    char path[1024];
+    double v[8];
+    snprintf(path, sizeof path, "%s/attrs.yaml",
+             getenv("AB_TEST_DATA") ? getenv("AB_TEST_DATA") : "tests/data");
+    CU_ASSERT_EQUAL_FATAL(ab_space_open(path, &sp), AB_OK);
+    CU_ASSERT_EQUAL(ab_pred_attr_values(sp, "kernel", v, 8), 4);
+    CU_ASSERT(v[0] == 0 && v[1] == 3 && v[2] == 5 && v[3] == 1);
+    CU_ASSERT_EQUAL(ab_pred_attr_values(sp, "expand", v, 8), 3);
+    CU_ASSERT(v[0] == 0 && v[1] == 3 && v[2] == 6);
+    CU_ASSERT_EQUAL(ab_pred_attr_values(sp, "kernel", v, 2), 2); /* capped */
+    CU_ASSERT_EQUAL(ab_pred_attr_values(sp, "nosuch", v, 8), 0);
+    ab_space_destroy(&sp);
+}
+
 static const struct cu_case cases[] = {
+    {"numeric attribute values for importance", test_attr_values},
     {"whole-model gradient vs finite differences", test_gradient_check},
     {"overfits 16 architectures (lambda 0)", test_overfit_mse},
     {"overfits 16 architectures (lambda 1)", test_overfit_rank},
