@@ -143,7 +143,7 @@ static const char report_help[] =
     "  --json     one JSON object: evaluations, unique_archs, failed, iterations,\n"
     "             hypervolume, front_size, complete, front (seq, metrics, arch)\n"
     "  --csv F    also write every evaluation as CSV (seq, iteration, status,\n"
-    "             metrics, rank, host, seconds, arch)\n";
+    "             metrics, rank, host, seconds, error, arch)\n";
 
 ab_status ab_cmd_report(int argc, char **argv, struct ab_runtime *rt)
 {
@@ -238,12 +238,14 @@ ab_status ab_cmd_report(int argc, char **argv, struct ab_runtime *rt)
         AB_CHECK(f, AB_ERR_IO, "%s: cannot create", csv);
         fprintf(f, "seq,iteration,status");
         for (int q = 0; q < st->n_metrics; q++) fprintf(f, ",%s", st->metrics[q]);
-        fprintf(f, ",rank,host,seconds,arch\n");
+        fprintf(f, ",rank,host,seconds,error,arch\n");
         for (long i = 0; i < st->n; i++) {
             const struct ab_store_eval *e = &st->ev[i];
             fprintf(f, "%ld,%d,%d", e->seq, e->iteration, e->status);
             for (int q = 0; q < st->n_metrics; q++) fprintf(f, ",%.17g", e->metrics[q]);
             fprintf(f, ",%d,%s,%.6f,\"", e->rank, e->host, e->t_end - e->t_start);
+            for (const char *p = e->error; *p; p++) fputs(*p == '"' ? "\"\"" : (char[]){*p, 0}, f);
+            fprintf(f, "\",\"");
             for (const char *p = e->arch; *p; p++) fputs(*p == '"' ? "\"\"" : (char[]){*p, 0}, f);
             fprintf(f, "\"\n");
         }

@@ -1,0 +1,190 @@
+#!/usr/bin/env bash
+# The search runtime: `autobuild search` gives the same front plain and under
+# mpirun with 1-3 workers; kill -9 of the coordinator at random moments,
+# each followed by --resume, ends with exactly the budget, no architecture
+# evaluated twice, an openable store after every kill, and the uninterrupted
+# run's front; SIGTERM checkpoints and exits 75; `report` reads live and
+# finished stores; the table evaluator turns a missing architecture into a
+# recorded evaluation error; bad configurations fail with one line and exit 2
+# without touching an existing store.
+# usage: test_search.sh AUTOBUILD_BINARY TEST_DATA_DIR [MPIEXEC] [KILLS]
+set -u
+AB=$(realpath "$1")
+MPIEXEC=${3:-mpirun}
+KILLS=${4:-4}
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+export ASAN_OPTIONS=detect_leaks=0
+T=$(mktemp -d /tmp/ab_search_XXXXXX)
+trap 'rm -rf "$T"' EXIT
+cd "$T" || exit 1
+pass=0
+fail=0
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
+expect_error() { # NAME SUBSTRING CMD...
+  local name=$1 want=$2
+  shift 2
+  "$@" > out.txt 2> err.txt
+  local rc=$?
+  if [ $rc -ne 2 ]; then bad "$name: exit $rc, expected 2 ($(cat err.txt))"; return; fi
+  if [ "$(wc -l < err.txt)" -ne 1 ]; then bad "$name: expected one error line: $(cat err.txt)"; return; fi
+  grep -qF -- "$want" err.txt && ok || bad "$name: '$want' not in $(cat err.txt)"
+}
+have_mpi=0
+command -v "$MPIEXEC" > /dev/null && have_mpi=1
+jget() { # FILE KEY: a top-level number of the last JSON line
+  tail -1 "$1" | sed -n "s/.*\"$2\":\([-0-9.eE+]*\).*/\1/p"
+}
+config() { # FILE STORE VARIANT INIT ITER PER SLEEP_MS [extra evaluator line]
+  cat > "$1" <<EOF
+search:
+  space: ofa_mbv3
+  variant: $3
+  init: $4
+  iterations: $5
+  per_iteration: $6
+  stage_mutate_prob: 0.5
+  seed: 7
+  objectives:
+    - {metric: acc, goal: max, ref: 0.6}
+    - {metric: latency, goal: min, ref: 200.0}
+evaluators:
+  - {type: synthetic, sleep_ms: $7}
+${8:-}
+store: $2
+EOF
+}
+
+# --- the same front plain and under mpirun ----------------------------------------
+for v in stage_full layer_full; do
+  config c_$v.yaml ref_$v.h5 $v 40 5 30 0
+  "$AB" search --config c_$v.yaml --json > ref_$v.json 2> /dev/null
+  [ "$(jget ref_$v.json evaluations)" = 190 ] && ok || bad "$v: 190 evaluations: $(tail -1 ref_$v.json)"
+  [ "$(jget ref_$v.json unique_archs)" = 190 ] && ok || bad "$v: 190 unique"
+  "$AB" report ref_$v.h5 --json > rep_$v.json && ok || bad "$v: report"
+  if [ $have_mpi = 1 ]; then
+    for np in 2 4; do
+      config m.yaml mpi_${v}_$np.h5 $v 40 5 30 0
+      "$MPIEXEC" --oversubscribe -np $np "$AB" search --config m.yaml --json > m.json 2> /dev/null
+      [ "$(jget m.json hypervolume)" = "$(jget ref_$v.json hypervolume)" ] && ok ||
+        bad "$v np $np: hypervolume $(jget m.json hypervolume) vs $(jget ref_$v.json hypervolume)"
+      "$AB" report mpi_${v}_$np.h5 --json | sed 's/"history".*//' > r.json
+      sed 's/"history".*//' rep_$v.json | cmp -s - r.json && ok || bad "$v np $np: front differs"
+    done
+  fi
+done
+# the store is HDF5 with the documented identity
+h5dump -a format ref_stage_full.h5 2> /dev/null | grep -q autobuild-store && ok || bad "h5dump format"
+
+# --- kill -9 at random moments, then --resume ----------------------------------------
+config k_ref.yaml kref.h5 stage_full 100 9 100 0
+"$AB" search --config k_ref.yaml --json > kref.json 2> /dev/null
+"$AB" report kref.h5 --json | sed 's/"history".*//' > kref_front.json
+run_killed() { # CONFIG LAUNCH... : start, kill -9 the coordinator after a random delay
+  local cfg=$1
+  shift
+  "$@" "$AB" search --config "$cfg" --resume --json > kill.out 2> kill.err &
+  local pid=$!
+  sleep "0.$(( (RANDOM % 9) + 1 ))"
+  # the coordinator: the autobuild process whose rank is 0 (or the plain one)
+  local target=$pid
+  for p in $(pgrep -f "autobuild search --config $cfg"); do
+    if grep -qz '^OMPI_COMM_WORLD_RANK=0$' /proc/$p/environ 2> /dev/null; then target=$p; fi
+  done
+  kill -9 $target 2> /dev/null
+  wait $pid 2> /dev/null
+  return 0
+}
+for mode in plain mpi; do
+  [ $mode = mpi ] && [ $have_mpi = 0 ] && continue
+  config k.yaml k_$mode.h5 stage_full 100 9 100 1
+  launch=""
+  [ $mode = mpi ] && launch="$MPIEXEC --oversubscribe -np 3"
+  "$AB" search --config k.yaml --quiet 2> /dev/null > /dev/null &
+  first=$!
+  sleep 0.3
+  kill -9 $first 2> /dev/null
+  wait $first 2> /dev/null
+  for i in $(seq 1 "$KILLS"); do
+    run_killed k.yaml $launch
+    if [ -e k_$mode.h5 ]; then
+      h5dump -H k_$mode.h5 > /dev/null 2>&1 && ok || bad "$mode kill $i: store does not open"
+    fi
+  done
+  $launch "$AB" search --config k.yaml --resume --json > kres.json 2> kres.err
+  [ $? = 0 ] && ok || bad "$mode: final resume failed: $(tail -2 kres.err)"
+  [ "$(jget kres.json evaluations)" = 1000 ] && ok || bad "$mode: evaluations $(tail -1 kres.json)"
+  [ "$(jget kres.json unique_archs)" = 1000 ] && ok || bad "$mode: unique archs $(tail -1 kres.json)"
+  "$AB" report k_$mode.h5 --json | sed 's/"history".*//' > kres_front.json
+  cmp -s kref_front.json kres_front.json && ok || bad "$mode: front after kills differs from the uninterrupted run"
+  # every architecture once
+  n=$(grep -o '"hash":"[0-9a-f]*"' k_$mode.h5.journal | sort | uniq -d | wc -l)
+  [ "$n" = 0 ] && ok || bad "$mode: $n architectures evaluated twice"
+done
+
+# --- SIGTERM: checkpoint and exit 75 ------------------------------------------------------
+config t.yaml t.h5 stage_full 50 4 50 5
+"$AB" search --config t.yaml --quiet > /dev/null 2> term.err &
+p=$!
+sleep 0.5
+kill -TERM $p
+wait $p
+rc=$?
+[ $rc = 75 ] && ok || bad "SIGTERM: exit $rc, expected 75 ($(tail -1 term.err))"
+grep -q -- "--resume" term.err && ok || bad "SIGTERM: no resume hint"
+h5dump -H t.h5 > /dev/null 2>&1 && ok || bad "SIGTERM: store does not open"
+"$AB" search --config t.yaml --resume --json > t.json 2> /dev/null
+[ "$(jget t.json evaluations)" = 250 ] && ok || bad "SIGTERM resume: $(tail -1 t.json)"
+
+# --- table evaluator: a missing architecture is a recorded evaluation error ----------------
+"$AB" data sample --space ofa_mbv3 --n 60 --seed 3 --out a.jsonl 2> /dev/null
+"$AB" data label --space ofa_mbv3 --archs a.jsonl --out l.csv 2> /dev/null
+"$AB" data import --space ofa_mbv3 --csv l.csv --out tab.h5 2> /dev/null
+cat > tab.yaml <<EOF
+search:
+  space: ofa_mbv3
+  variant: layer_full
+  init: 10
+  iterations: 1
+  per_iteration: 10
+  seed: 1
+  objectives:
+    - {metric: macs, goal: max, ref: 0}
+    - {metric: params, goal: min, ref: 1e9}
+evaluators:
+  - {type: table, file: tab.h5}
+store: tab_run.h5
+EOF
+"$AB" search --config tab.yaml --json > tab.json 2> tab.err
+[ $? = 0 ] && ok || bad "table search: $(tail -1 tab.err)"
+[ "$(jget tab.json failed)" = 20 ] && ok || bad "table: 20 failed evaluations expected: $(tail -1 tab.json)"
+"$AB" report tab_run.h5 --csv tab.csv > /dev/null
+grep -q "not in the table" tab.csv && ok || bad "table: error text recorded"
+
+# --- bad input: one line, exit 2, nothing overwritten ------------------------------------
+cp ref_stage_full.h5 keep.h5
+cp ref_stage_full.h5.journal keep.h5.journal
+config bad1.yaml keep.h5 stage_full 10 1 10 0 "  - {type: lookup, file: x.h5}"
+expect_error "unknown evaluator" "unknown evaluator type 'lookup'" "$AB" search --config bad1.yaml --resume
+sed 's/metric: latency,/metric: energy,/' c_stage_full.yaml > bad2.yaml
+expect_error "unknown objective" "objective 'energy' is produced by no evaluator" "$AB" search --config bad2.yaml
+sed 's/seed: 7/seed: 8/; s/store: .*/store: keep.h5/' c_stage_full.yaml > bad3.yaml
+expect_error "store of another search" "belongs to another search" "$AB" search --config bad3.yaml --resume
+sed 's/store: .*/store: keep.h5/' c_stage_full.yaml > bad4.yaml
+expect_error "existing store without --resume" "the store exists" "$AB" search --config bad4.yaml
+cmp -s keep.h5 ref_stage_full.h5 && cmp -s keep.h5.journal ref_stage_full.h5.journal && ok || bad "store changed by failed runs"
+sed 's/variant: stage_full/variant: best_first/' c_stage_full.yaml > bad5.yaml
+expect_error "unknown variant" "unknown 'best_first'" "$AB" search --config bad5.yaml
+sed 's/goal: max/goal: up/' c_stage_full.yaml > bad6.yaml
+expect_error "bad goal" "goal must be max or min" "$AB" search --config bad6.yaml
+sed 's/variant: stage_full/variant: autobuild_nas/' c_stage_full.yaml > bad7.yaml
+expect_error "autobuild_nas without reduced space" "reduced space" "$AB" search --config bad7.yaml
+sed 's/  init: 40/  init: 40\n  inti: 3/' c_stage_full.yaml > bad8.yaml
+expect_error "unknown key" "unknown key 'inti'" "$AB" search --config bad8.yaml
+if [ $have_mpi = 1 ]; then
+  "$MPIEXEC" --oversubscribe -np 3 "$AB" search --config bad2.yaml > out.txt 2> err.txt
+  [ $? = 2 ] && ok || bad "mpi: bad config exit code"
+fi
+
+echo "test_search: $pass passed, $fail failed"
+[ $fail = 0 ]
