@@ -11,7 +11,7 @@ pkgs=(build-essential cmake pkg-config libopenmpi-dev openmpi-bin libhdf5-dev hd
 for a in "$@"; do
   case $a in
     --dev) pkgs+=(clang libclang-rt-14-dev) ;;
-    --test) pkgs+=(python3-torch python3-numpy) ;;
+    --test) pkgs+=(python3-torch python3-numpy slurm-wlm munge libpmix-dev) ;;
     *) echo "usage: tools/deps.sh [--dev] [--test]" >&2; exit 2 ;;
   esac
 done

@@ -641,8 +641,11 @@ static ab_status update_front(struct ea *e, double *hv)
     AB_CHECK_ALLOC(e->front);
     for (size_t a = 0; a < nf; a++) {
         int dup = 0;
-        for (size_t b = 0; b < a && !dup; b++)
-            dup = !memcmp(pts + fi[a] * (size_t)m, pts + fi[b] * (size_t)m, sizeof(double) * (size_t)m);
+        for (size_t b = 0; b < a && !dup; b++) {
+            dup = 1;
+            for (int k = 0; k < m && dup; k++)
+                dup = pts[fi[a] * (size_t)m + (size_t)k] == pts[fi[b] * (size_t)m + (size_t)k];
+        }
         if (!dup) e->front[kept++] = idx[fi[a]];
     }
     e->n_front = kept;
@@ -653,7 +656,10 @@ static ab_status update_front(struct ea *e, double *hv)
         for (long i = 0; i < kept; i++) point(e, e->front[i], fp + (size_t)i * (size_t)m);
         *hv = ab_pareto_hypervolume(fp, (size_t)kept, m, ref);
         free(fp);
-        AB_CHECK(*hv >= 0, AB_ERR_NOMEM, "out of memory (hypervolume)");
+        if (*hv < 0) {
+            rc = ab_err_status();
+            goto cleanup;
+        }
     }
 cleanup:
     free(idx);
