@@ -4,6 +4,7 @@
 # bad input giving one error line, exit status 2 and no file left behind.
 # usage: test_cli.sh AUTOBUILD_BINARY TEST_DATA_DIR [MPIEXEC]
 set -u
+. "$(dirname "$(realpath "${BASH_SOURCE[0]}")")/lib.sh"
 AB=$(realpath "$1")
 DATA=$(realpath "$2")
 MPIEXEC=${3:-mpirun}
@@ -11,28 +12,7 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 T=$(mktemp -d /tmp/ab_cli_XXXXXX)
 trap 'rm -rf "$T"' EXIT
 cd "$T" || exit 1
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
 
-# expect_error NAME EXPECTED_SUBSTRING CMD...: exit 2, one stderr line with
-# the substring, and no new files in the working folder.
-expect_error() {
-  local name=$1 want=$2
-  shift 2
-  local before after
-  before=$(ls -A | sort)
-  "$@" > out.txt 2> err.txt
-  local rc=$?
-  after=$(ls -A | grep -v -x -e out.txt -e err.txt | sort)
-  before=$(printf '%s\n' "$before" | grep -v -x -e out.txt -e err.txt)
-  if [ $rc -ne 2 ]; then bad "$name: exit $rc, expected 2 ($(cat err.txt))"; return; fi
-  if [ "$(wc -l < err.txt)" -ne 1 ]; then bad "$name: expected one error line, got: $(cat err.txt)"; return; fi
-  if ! grep -qF -- "$want" err.txt; then bad "$name: '$want' not in: $(cat err.txt)"; return; fi
-  if [ "$before" != "$after" ]; then bad "$name: files changed: $(diff <(echo "$before") <(echo "$after"))"; return; fi
-  ok
-}
 
 # --- space info ---------------------------------------------------------------
 "$AB" space info ofa_mbv3 > info.txt || bad "space info ofa_mbv3"

@@ -14,6 +14,7 @@
 # without them.
 # usage: test_plot.sh AUTOBUILD_BINARY TEST_DATA_DIR [MPIEXEC]
 set -u
+. "$(dirname "$(realpath "${BASH_SOURCE[0]}")")/lib.sh"
 for tool in dot gnuplot; do
   if ! command -v $tool > /dev/null 2>&1; then
     echo "SKIPPED: '$tool' is not installed (apt-get install graphviz gnuplot-nox)"
@@ -29,10 +30,6 @@ trap 'rm -rf "$T"' EXIT
 mkdir "$T/work" "$T/tmp"
 cd "$T/work" || exit 1
 export TMPDIR=$T/tmp
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
 
 # png_ok FILE MIN_W MIN_H: a PNG (signature and IHDR) at least MIN_W x MIN_H
 # pixels and 5 kB.
@@ -56,6 +53,7 @@ no_leftovers() {
 
 # expect_error NAME EXPECTED_SUBSTRING [STATUS] -- CMD...: that exit status
 # (default 2), one stderr line with the substring, no new or changed files.
+# (its own expect_error: this test needs another variant than lib.sh's)
 expect_error() {
   local name=$1 want=$2 status=2
   shift 2

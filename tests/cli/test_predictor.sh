@@ -7,6 +7,7 @@
 # one error line naming the problem and no file left behind.
 # usage: test_predictor.sh AUTOBUILD_BINARY TEST_DATA_DIR [MPIEXEC]
 set -u
+. "$(dirname "$(realpath "${BASH_SOURCE[0]}")")/lib.sh"
 AB=$(realpath "$1")
 DATA=$(realpath "$2")
 MPIEXEC=${3:-mpirun}
@@ -14,29 +15,9 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 T=$(mktemp -d /tmp/ab_cli_predictor_XXXXXX)
 trap 'rm -rf "$T"' EXIT
 cd "$T" || exit 1
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
 PY=
 if [ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import json' 2> /dev/null; then PY=/usr/bin/python3; fi
 
-# expect_error NAME EXPECTED_SUBSTRING CMD...: exit 2, one stderr line with
-# the substring, and no new files in the working folder.
-expect_error() {
-  local name=$1 want=$2
-  shift 2
-  local before after
-  before=$(ls -A | grep -v -x -e out.txt -e err.txt | sort)
-  "$@" > out.txt 2> err.txt
-  local rc=$?
-  after=$(ls -A | grep -v -x -e out.txt -e err.txt | sort)
-  if [ $rc -ne 2 ]; then bad "$name: exit $rc, expected 2 ($(cat err.txt))"; return; fi
-  if [ "$(wc -l < err.txt)" -ne 1 ]; then bad "$name: expected one error line, got: $(cat err.txt)"; return; fi
-  if ! grep -qF -- "$want" err.txt; then bad "$name: '$want' not in: $(cat err.txt)"; return; fi
-  if [ "$before" != "$after" ]; then bad "$name: files changed: $(diff <(echo "$before") <(echo "$after"))"; return; fi
-  ok
-}
 
 # close_lists A B TOL: the first columns of A and B (same length) agree within
 # TOL relative.

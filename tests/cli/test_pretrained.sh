@@ -23,6 +23,7 @@
 # and passes without them or without the pretrained files.
 # usage: test_pretrained.sh AUTOBUILD_BINARY TEST_DATA_DIR [MPIEXEC]
 set -u
+. "$(dirname "$(realpath "${BASH_SOURCE[0]}")")/lib.sh"
 AB=$(realpath "$1")
 SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 SHARED=${AB_SHARED:-$SRC/../shared}
@@ -43,10 +44,6 @@ T=$(mktemp -d /tmp/ab_pretrained_XXXXXX)
 trap 'rm -rf "$T"' EXIT
 CONV=("$PY" "$SRC/tools/convert_torch_predictor.py")
 REF=("$PY" "$SRC/tools/dev/torch_autobuild.py")
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
 
 have_predict=0
 hops=()
@@ -132,6 +129,7 @@ sd = torch.load(pt, map_location="cpu")
 sd["post_proj.0.weight"] = sd["post_proj.0.weight"][:, :64]
 torch.save(sd, t + "/shape.pt")
 EOF
+# (its own expect_error: this test needs another variant than lib.sh's)
 expect_error() {
   local name=$1 want=$2
   shift 2

@@ -9,6 +9,7 @@
 # without touching an existing store.
 # usage: test_search.sh AUTOBUILD_BINARY TEST_DATA_DIR [MPIEXEC] [KILLS]
 set -u
+. "$(dirname "$(realpath "${BASH_SOURCE[0]}")")/lib.sh"
 AB=$(realpath "$1")
 MPIEXEC=${3:-mpirun}
 KILLS=${4:-4}
@@ -17,19 +18,6 @@ export ASAN_OPTIONS=detect_leaks=0
 T=$(mktemp -d /tmp/ab_search_XXXXXX)
 trap 'rm -rf "$T"' EXIT
 cd "$T" || exit 1
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
-expect_error() { # NAME SUBSTRING CMD...
-  local name=$1 want=$2
-  shift 2
-  "$@" > out.txt 2> err.txt
-  local rc=$?
-  if [ $rc -ne 2 ]; then bad "$name: exit $rc, expected 2 ($(cat err.txt))"; return; fi
-  if [ "$(wc -l < err.txt)" -ne 1 ]; then bad "$name: expected one error line: $(cat err.txt)"; return; fi
-  grep -qF -- "$want" err.txt && ok || bad "$name: '$want' not in $(cat err.txt)"
-}
 have_mpi=0
 command -v "$MPIEXEC" > /dev/null && have_mpi=1
 jget() { # FILE KEY: a top-level number of the last JSON line

@@ -11,6 +11,7 @@
 # or started here.
 # usage: test_slurm.sh AUTOBUILD_BINARY TEST_DATA_DIR [MPIEXEC]
 set -u
+. "$(dirname "$(realpath "${BASH_SOURCE[0]}")")/lib.sh"
 AB=$(realpath "$1")
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 SL=$ROOT/tests/slurm/slurm_local.sh
@@ -47,10 +48,6 @@ fi
 eval "$(bash "$SL" env)"
 export SLURM_CONF
 
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
 # job_field JOBID FIELD: one field of `scontrol show job`
 job_field() { scontrol show job -o "$1" 2> /dev/null | tr ' ' '\n' | sed -n "s/^$2=//p"; }
 # wait_done JOBID MIN_RESTARTS SECONDS: until the job has ended after at least
