@@ -406,15 +406,14 @@ cleanup:
     return rc;
 }
 
-/* Reads the journal; *valid_len receives the length of its valid prefix. */
-static ab_status read_journal(struct ab_store *st, const char *path, size_t *valid_len)
+/* Parses journal text; *valid_len receives the length of its valid prefix. */
+static ab_status parse_journal(struct ab_store *st, const char *text, size_t len,
+                               const char *path, size_t *valid_len)
 {
     ab_status rc = AB_OK;
-    char *text = NULL;
-    size_t len = 0, at = 0;
+    size_t at = 0;
     long line = 0;
     *valid_len = 0;
-    AB_CALL(ab_fs_read_all(path, (size_t)1 << 40, &text, &len));
     while (at < len) {
         char *nl = memchr(text + at, '\n', len - at);
         char kind;
@@ -456,6 +455,16 @@ static ab_status read_journal(struct ab_store *st, const char *path, size_t *val
     }
     AB_CHECK(st->identity, AB_ERR_INPUT, "%s: empty or damaged store journal (no header)", path);
 cleanup:
+    return rc;
+}
+
+static ab_status read_journal(struct ab_store *st, const char *path, size_t *valid_len)
+{
+    char *text = NULL;
+    size_t len = 0;
+    *valid_len = 0;
+    AB_TRY(ab_fs_read_all(path, (size_t)1 << 40, &text, &len));
+    ab_status rc = parse_journal(st, text, len, path, valid_len);
     free(text);
     return rc;
 }
@@ -720,6 +729,23 @@ ab_status ab_store_read(const char *path, struct ab_store **out)
         AB_CALL(read_journal(st, st->journal_path, &valid));
     else
         AB_CALL(read_snapshot(st, path));
+    *out = st;
+    st = NULL;
+cleanup:
+    if (st) free_store(st);
+    return rc;
+}
+
+ab_status ab_store_parse_journal(const char *text, size_t len, const char *origin,
+                                 struct ab_store **out, size_t *valid_len)
+{
+    ab_status rc = AB_OK;
+    struct ab_store *st = NULL;
+    size_t valid = 0;
+    *out = NULL;
+    AB_CALL(alloc_store(origin, &st));
+    AB_CALL(parse_journal(st, text, len, origin, &valid));
+    if (valid_len) *valid_len = valid;
     *out = st;
     st = NULL;
 cleanup:

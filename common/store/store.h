@@ -97,6 +97,12 @@ ab_status ab_store_open(const char *path, const char *identity, const char *cons
  * never modifies either file. Used by `autobuild report`, live or not. */
 ab_status ab_store_read(const char *path, struct ab_store **out);
 
+/* Parses journal text held in memory into a read-only store (for tests and
+ * fuzzing); *valid_len (optional) receives the length of the valid prefix,
+ * i.e. where a torn or corrupt record begins. */
+ab_status ab_store_parse_journal(const char *text, size_t len, const char *origin,
+                                 struct ab_store **out, size_t *valid_len);
+
 /* Index of the evaluation of an architecture, -1 when not recorded. */
 long ab_store_find(const struct ab_store *st, uint64_t hash);
 

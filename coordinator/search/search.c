@@ -265,13 +265,24 @@ cleanup:
 
 ab_status ab_search_config_load(const char *path, struct ab_search_config **out)
 {
+    char *text = NULL;
+    size_t len;
+    *out = NULL;
+    AB_TRY(ab_fs_read_all(path, 1 << 22, &text, &len));
+    ab_status rc = ab_search_config_parse(text, len, path, out);
+    free(text);
+    return rc;
+}
+
+ab_status ab_search_config_parse(const char *text, size_t len, const char *path,
+                                 struct ab_search_config **out)
+{
     static const char *const top_keys[] = {"search", "evaluators", "store", NULL};
     static const char *const search_keys[] = {
         "space", "variant", "init", "iterations", "per_iteration", "stage_mutate_prob", "seed",
         "objectives", "resolution", "insight", "snapshot_interval", NULL};
     ab_status rc = AB_OK;
-    char *text = NULL, *dir = NULL, *evj = NULL;
-    size_t len;
+    char *dir = NULL, *evj = NULL;
     struct ab_yamldoc *d = NULL;
     struct ab_search_config *c = calloc(1, sizeof *c);
     yaml_node_t *root, *s, *ev;
@@ -280,7 +291,6 @@ ab_status ab_search_config_load(const char *path, struct ab_search_config **out)
     json_error_t jerr;
     *out = NULL;
     AB_CHECK_ALLOC(c);
-    AB_CALL(ab_fs_read_all(path, 1 << 22, &text, &len));
     AB_CALL(ab_yamldoc_load(text, len, path, &d));
     c->origin = strdup(path);
     dir = strdup(path);
@@ -355,7 +365,6 @@ ab_status ab_search_config_load(const char *path, struct ab_search_config **out)
     *out = c;
     c = NULL;
 cleanup:
-    free(text);
     free(dir);
     free(evj);
     ab_yamldoc_destroy(&d);

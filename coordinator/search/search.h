@@ -74,6 +74,10 @@ struct ab_search_config {
  * objectives without direction are input errors naming file, line and key.
  * A reduced-space file must be of the same base space as given elsewhere. */
 ab_status ab_search_config_load(const char *path, struct ab_search_config **out);
+/* The same from text held in memory; `path` names it in messages and gives
+ * the folder relative paths are resolved against. */
+ab_status ab_search_config_parse(const char *text, size_t len, const char *path,
+                                 struct ab_search_config **out);
 void ab_search_config_destroy(struct ab_search_config **c);
 
 struct ab_search_summary {
