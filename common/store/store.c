@@ -38,7 +38,7 @@ double ab_store_now(void)
 static uint32_t crc_table[256];
 static int crc_ready;
 
-static uint32_t crc32_of(const char *s, size_t n)
+uint32_t ab_store_crc32(const char *s, size_t n)
 {
     uint32_t c = 0xffffffffu;
     if (!crc_ready) {
@@ -232,7 +232,7 @@ long ab_store_find(const struct ab_store *st, uint64_t hash)
 static ab_status write_line(struct ab_store *st, char kind, const char *json, size_t len)
 {
     char head[16];
-    snprintf(head, sizeof head, "%c %08x ", kind, crc32_of(json, len));
+    snprintf(head, sizeof head, "%c %08x ", kind, ab_store_crc32(json, len));
     if (fwrite(head, 1, 11, st->journal) != 11 || fwrite(json, 1, len, st->journal) != len ||
         fputc('\n', st->journal) == EOF)
         return ab_err_set(AB_ERR_IO, "%s: cannot write: %s", st->journal_path, strerror(errno));
@@ -406,6 +406,20 @@ cleanup:
     return rc;
 }
 
+/* Eight hex digits (the text need not be NUL-terminated). */
+static int parse_hex8(const char *s, unsigned *out)
+{
+    unsigned v = 0;
+    for (int i = 0; i < 8; i++) {
+        char c = s[i];
+        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+        if (d < 0) return 0;
+        v = v << 4 | (unsigned)d;
+    }
+    *out = v;
+    return 1;
+}
+
 /* Parses journal text; *valid_len receives the length of its valid prefix. */
 static ab_status parse_journal(struct ab_store *st, const char *text, size_t len,
                                const char *path, size_t *valid_len)
@@ -425,8 +439,7 @@ static ab_status parse_journal(struct ab_store *st, const char *text, size_t len
         if (!nl) break; /* torn last line */
         n = (size_t)(nl - (text + at));
         if (n < 12 || text[at + 1] != ' ' || text[at + 10] != ' ' ||
-            sscanf(text + at + 2, "%8x", &crc) != 1 ||
-            crc32_of(text + at + 11, n - 11) != crc)
+            !parse_hex8(text + at + 2, &crc) || ab_store_crc32(text + at + 11, n - 11) != crc)
             break;
         kind = text[at];
         j = json_loadb(text + at + 11, n - 11, 0, &jerr);

@@ -130,6 +130,9 @@ void ab_store_set_complete(struct ab_store *st, int complete);
  * status of the final writes. */
 ab_status ab_store_close(struct ab_store **st);
 
+/* The CRC-32 (IEEE) of a journal record's JSON text. */
+uint32_t ab_store_crc32(const char *s, size_t n);
+
 /* Wall-clock seconds since the epoch. */
 double ab_store_now(void);
 

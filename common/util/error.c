@@ -13,12 +13,21 @@
 static _Thread_local char err_text[AB_ERR_LEN];
 static _Thread_local ab_status err_status = AB_OK;
 
+/* Errors are one line: control characters that came in with quoted input
+ * (a multi-line YAML value, a CSV field) become spaces. */
+static void flatten(char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20) *s = ' ';
+}
+
 ab_status ab_err_set(ab_status status, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(err_text, sizeof err_text, fmt, ap);
     va_end(ap);
+    flatten(err_text);
     err_status = status;
     return status;
 }
@@ -42,6 +51,7 @@ ab_status ab_err_prefix(const char *fmt, ...)
     if (ol > AB_ERR_LEN - 1 - n) ol = AB_ERR_LEN - 1 - n;
     memcpy(err_text + n, old, ol);
     err_text[n + ol] = '\0';
+    flatten(err_text);
     if (err_status == AB_OK) err_status = AB_ERR_INTERNAL;
     return err_status;
 }

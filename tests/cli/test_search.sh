@@ -53,7 +53,7 @@ for v in stage_full layer_full; do
   if [ $have_mpi = 1 ]; then
     for np in 2 4; do
       config m.yaml mpi_${v}_$np.h5 $v 40 5 30 0
-      "$MPIEXEC" --oversubscribe -np $np "$AB" search --config m.yaml --json > m.json 2> /dev/null
+      timeout 120 "$MPIEXEC" --oversubscribe -np $np "$AB" search --config m.yaml --json > m.json 2> /dev/null
       [ "$(jget m.json hypervolume)" = "$(jget ref_$v.json hypervolume)" ] && ok ||
         bad "$v np $np: hypervolume $(jget m.json hypervolume) vs $(jget ref_$v.json hypervolume)"
       "$AB" report mpi_${v}_$np.h5 --json | sed 's/"history".*//' > r.json
@@ -74,12 +74,17 @@ run_killed() { # CONFIG LAUNCH... : start, kill -9 the coordinator after a rando
   "$@" "$AB" search --config "$cfg" --resume --json > kill.out 2> kill.err &
   local pid=$!
   sleep "0.$(( (RANDOM % 9) + 1 ))"
-  # the coordinator: the autobuild process whose rank is 0 (or the plain one)
+  # the coordinator: the launched process whose rank is 0 (or the plain one)
   local target=$pid
-  for p in $(pgrep -f "autobuild search --config $cfg"); do
+  for p in $(pgrep -P $pid); do
     if grep -qz '^OMPI_COMM_WORLD_RANK=0$' /proc/$p/environ 2> /dev/null; then target=$p; fi
   done
   kill -9 $target 2> /dev/null
+  # mpirun normally ends the job when a rank dies; if it does not within
+  # 15 s (Open MPI can hang on a SIGKILLed rank), end the launcher too
+  for _ in $(seq 1 150); do kill -0 $pid 2> /dev/null || break; sleep 0.1; done
+  pkill -9 -P $pid 2> /dev/null
+  kill -9 $pid 2> /dev/null
   wait $pid 2> /dev/null
   return 0
 }
@@ -99,7 +104,7 @@ for mode in plain mpi; do
       h5dump -H k_$mode.h5 > /dev/null 2>&1 && ok || bad "$mode kill $i: store does not open"
     fi
   done
-  $launch "$AB" search --config k.yaml --resume --json > kres.json 2> kres.err
+  timeout 300 $launch "$AB" search --config k.yaml --resume --json > kres.json 2> kres.err
   [ $? = 0 ] && ok || bad "$mode: final resume failed: $(tail -2 kres.err)"
   [ "$(jget kres.json evaluations)" = 1000 ] && ok || bad "$mode: evaluations $(tail -1 kres.json)"
   [ "$(jget kres.json unique_archs)" = 1000 ] && ok || bad "$mode: unique archs $(tail -1 kres.json)"
@@ -170,7 +175,7 @@ expect_error "autobuild_nas without reduced space" "reduced space" "$AB" search 
 sed 's/  init: 40/  init: 40\n  inti: 3/' c_stage_full.yaml > bad8.yaml
 expect_error "unknown key" "unknown key 'inti'" "$AB" search --config bad8.yaml
 if [ $have_mpi = 1 ]; then
-  "$MPIEXEC" --oversubscribe -np 3 "$AB" search --config bad2.yaml > out.txt 2> err.txt
+  timeout 120 "$MPIEXEC" --oversubscribe -np 3 "$AB" search --config bad2.yaml > out.txt 2> err.txt
   [ $? = 2 ] && ok || bad "mpi: bad config exit code"
 fi
 

@@ -30,6 +30,11 @@ static void test_error_slot(void)
     big[sizeof big - 1] = '\0';
     ab_err_prefix("%s", big);
     CU_ASSERT(strlen(ab_err_msg()) < 1024);
+    /* quoted input with line breaks still gives a one-line error */
+    ab_err_set(AB_ERR_INPUT, "got '%s'", "25\n  filetic\r,5");
+    CU_ASSERT_STRING_EQUAL(ab_err_msg(), "got '25   filetic ,5'");
+    ab_err_prefix("%s", "f.yaml\tline 2");
+    CU_ASSERT_STRING_EQUAL(ab_err_msg(), "f.yaml line 2: got '25   filetic ,5'");
 }
 
 static void test_rng(void)
