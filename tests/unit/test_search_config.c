@@ -191,6 +191,8 @@ static void test_chain_errors(void)
     CU_ASSERT_EQUAL(chain_from(sp, "[{\"type\":\"synthetic\"},{\"type\":\"synthetic\"}]", &c),
                     AB_ERR_INPUT);
     CU_ASSERT(strstr(ab_err_msg(), "produced by two evaluators") != NULL);
+    CU_ASSERT_EQUAL(chain_from(sp, "[{\"file\":\"x.h5\"}]", &c), AB_ERR_INPUT);
+    CU_ASSERT(strstr(ab_err_msg(), "missing 'type' (one of: table, predictor, synthetic)") != NULL);
     CU_ASSERT_EQUAL(chain_from(sp, "[]", &c), AB_ERR_INPUT);
     CU_ASSERT_EQUAL(chain_from(sp, "[{\"type\":\"table\"}]", &c), AB_ERR_INPUT);
     CU_ASSERT(strstr(ab_err_msg(), "needs 'file'") != NULL);

@@ -82,6 +82,16 @@ ab_status ab_eval_set_metrics(struct ab_evaluator *ev, const char *const *names,
     return AB_OK;
 }
 
+/* "table, predictor, synthetic" into buf[200]. */
+static const char *type_list(char *buf)
+{
+    size_t at = 0;
+    buf[0] = 0;
+    for (int i = 0; ab_eval_types[i] && at < 200; i++)
+        at += (size_t)snprintf(buf + at, 200 - at, "%s%s", i ? ", " : "", ab_eval_types[i]->name);
+    return buf;
+}
+
 static ab_status check_keys(json_t *spec, const char *where, const struct ab_eval_type *t)
 {
     const char *key;
@@ -115,28 +125,16 @@ ab_status ab_evaluator_create(const struct ab_eval_context *ctx, json_t *spec, c
     const char *type;
     double batch = 0;
     json_t *ex;
+    char list[200];
     *out = NULL;
     AB_CHECK(json_is_object(spec), AB_ERR_INPUT,
              "%s: an evaluator is a mapping such as {type: table, file: labelled.h5}", where);
     AB_CALL(ab_eval_spec_str(spec, where, "type", 0, &type));
-    if (!type) {
-        char list[200];
-        size_t at = 0;
-        for (int i = 0; ab_eval_types[i]; i++)
-            at += (size_t)snprintf(list + at, sizeof list - at, "%s%s", i ? ", " : "",
-                                   ab_eval_types[i]->name);
-        AB_FAIL(AB_ERR_INPUT, "%s: missing 'type' (one of: %s)", where, list);
-    }
+    AB_CHECK(type, AB_ERR_INPUT, "%s: missing 'type' (one of: %s)", where, type_list(list));
     for (int i = 0; ab_eval_types[i]; i++)
         if (!strcmp(ab_eval_types[i]->name, type)) t = ab_eval_types[i];
-    if (!t) {
-        char list[200];
-        size_t at = 0;
-        for (int i = 0; ab_eval_types[i]; i++)
-            at += (size_t)snprintf(list + at, sizeof list - at, "%s%s", i ? ", " : "",
-                                   ab_eval_types[i]->name);
-        AB_FAIL(AB_ERR_INPUT, "%s: unknown evaluator type '%s' (known: %s)", where, type, list);
-    }
+    AB_CHECK(t, AB_ERR_INPUT, "%s: unknown evaluator type '%s' (known: %s)", where, type,
+             type_list(list));
     AB_CALL(check_keys(spec, where, t));
     ev = calloc(1, sizeof *ev);
     AB_CHECK_ALLOC(ev);
