@@ -4,17 +4,22 @@
  * or in-process) and `autobuild report` (the front and per-iteration
  * history of any store, finished or live).
  */
+#include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
+#include "report/search_report.h"
 #include "search/dispatch.h"
 #include "search/search.h"
 #include "store/store.h"
+#include "util/fsutil.h"
 #include "util/log.h"
 
 #define UNKNOWN_OPTION()                                                       \
@@ -134,26 +139,53 @@ cleanup:
 /* ---- report ------------------------------------------------------------------ */
 
 static const char report_help[] =
-    "usage: autobuild report STORE.h5 [--json] [--csv F.csv]\n"
+    "usage: autobuild report STORE.h5 [--json] [--csv F.csv] [--front-csv F.csv]\n"
+    "                        [--history-csv F.csv] [--plot F.png]\n"
     "\n"
     "Prints the Pareto front and the per-iteration history (evaluations, front\n"
     "size, hypervolume) of a search store, finished or still running (it reads\n"
     "the snapshot and the journal's complete records; it never writes them).\n"
+    "The front is the one recorded after the last iteration; a store stopped\n"
+    "during its initial pool has no front yet.\n"
     "\n"
-    "  --json     one JSON object: evaluations, unique_archs, failed, iterations,\n"
-    "             hypervolume, front_size, complete, front (seq, metrics, arch)\n"
-    "  --csv F    also write every evaluation as CSV (seq, iteration, status,\n"
-    "             metrics, rank, host, seconds, error, arch)\n";
+    "  --json           one JSON object: evaluations, unique_archs, failed,\n"
+    "                   iterations, hypervolume, front_size, complete, front\n"
+    "                   (seq, metrics, arch), history\n"
+    "  --csv F          also write every evaluation as CSV (seq, iteration,\n"
+    "                   status, metrics, rank, host, seconds, error, arch)\n"
+    "  --front-csv F    also write the front as CSV (seq, metrics, arch): one\n"
+    "                   row per member, front_size rows\n"
+    "  --history-csv F  also write one CSV row per recorded iteration\n"
+    "                   (iteration, evaluations, unique, failed, front_size,\n"
+    "                   hypervolume)\n"
+    "  --plot F.png     also draw a picture with gnuplot (apt-get install\n"
+    "                   gnuplot-nox): left, every successful evaluation (grey)\n"
+    "                   in the space of the first two objectives, axes marked\n"
+    "                   (max) or (min), with the front as a red staircase;\n"
+    "                   right, the hypervolume after each iteration against\n"
+    "                   the evaluations spent. With more objectives the first\n"
+    "                   two are drawn and the title says so.\n"
+    "\n"
+    "Every file is written under a temporary name and renamed into place; the\n"
+    "files are written before anything is printed, and when one of them fails\n"
+    "none of --front-csv, --history-csv, --plot is created.\n"
+    "\n"
+    "Example: the picture of a run while it is still going:\n"
+    "  autobuild report run.h5 --plot run.png --front-csv front.csv\n";
 
 ab_status ab_cmd_report(int argc, char **argv, struct ab_runtime *rt)
 {
     static const struct option opts[] = {{"json", no_argument, NULL, 'j'},
                                          {"csv", required_argument, NULL, 'c'},
+                                         {"front-csv", required_argument, NULL, 'f'},
+                                         {"history-csv", required_argument, NULL, 'y'},
+                                         {"plot", required_argument, NULL, 'p'},
                                          {"help", no_argument, NULL, 'h'},
                                          {0, 0, 0, 0}};
     ab_status rc = AB_OK;
     int json = 0, o;
-    const char *csv = NULL;
+    const char *csv = NULL, *front_csv = NULL, *history_csv = NULL, *png = NULL;
+    char csv_tmp[PATH_MAX] = "";
     struct ab_store *st = NULL;
     const struct ab_store_iter *last = NULL;
     long *by_seq_idx = NULL, max_seq = -1, failed = 0;
@@ -164,12 +196,16 @@ ab_status ab_cmd_report(int argc, char **argv, struct ab_runtime *rt)
         switch (o) {
         case 'j': json = 1; break;
         case 'c': csv = optarg; break;
+        case 'f': front_csv = optarg; break;
+        case 'y': history_csv = optarg; break;
+        case 'p': png = optarg; break;
         case 'h': fputs(report_help, stdout); return AB_OK;
         default: UNKNOWN_OPTION();
         }
     }
     if (optind + 1 != argc) return ab_cli_usage(argv[0], "give one STORE.h5");
     AB_CALL(ab_store_read(argv[optind], &st));
+    AB_CALL(ab_search_report_write(st, front_csv, history_csv, png));
     for (long i = 0; i < st->n; i++) {
         if (st->ev[i].seq > max_seq) max_seq = st->ev[i].seq;
         failed += st->ev[i].status != 0;
@@ -234,8 +270,10 @@ ab_status ab_cmd_report(int argc, char **argv, struct ab_runtime *rt)
         }
     }
     if (csv) {
-        f = fopen(csv, "w");
-        AB_CHECK(f, AB_ERR_IO, "%s: cannot create", csv);
+        AB_CALL(ab_fs_temp_path(csv, csv_tmp, sizeof csv_tmp));
+        f = fopen(csv_tmp, "w");
+        if (!f) csv_tmp[0] = '\0';
+        AB_CHECK(f, AB_ERR_IO, "%s: cannot create: %s", csv, strerror(errno));
         fprintf(f, "seq,iteration,status");
         for (int q = 0; q < st->n_metrics; q++) fprintf(f, ",%s", st->metrics[q]);
         fprintf(f, ",rank,host,seconds,error,arch\n");
@@ -251,10 +289,14 @@ ab_status ab_cmd_report(int argc, char **argv, struct ab_runtime *rt)
         }
         int closed = fclose(f);
         f = NULL;
-        AB_CHECK(closed == 0, AB_ERR_IO, "%s: cannot write", csv);
+        AB_CHECK(closed == 0, AB_ERR_IO, "%s: cannot write: %s", csv, strerror(errno));
+        rc = ab_fs_commit(csv_tmp, csv);
+        csv_tmp[0] = '\0'; /* removed by ab_fs_commit on failure */
+        if (rc) goto cleanup;
     }
 cleanup:
     if (f) fclose(f);
+    if (csv_tmp[0]) unlink(csv_tmp);
     free(by_seq_idx);
     ab_store_close(&st);
     return rc;
