@@ -237,12 +237,6 @@ static const char reduce_help[] =
     "                   size; constrained: the top K of each size (layer count) in\n"
     "                   each unit (METHOD.md section 5)\n";
 
-static int cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
 ab_status ab_cmd_reduce(int argc, char **argv, struct ab_runtime *rt)
 {
     static const struct option opts[] = {{"units", required_argument, NULL, 'u'},
@@ -256,7 +250,7 @@ ab_status ab_cmd_reduce(int argc, char **argv, struct ab_runtime *rt)
     char *paths[MAX_UNIT_FILES];
     struct ab_units *us[MAX_UNIT_FILES] = {0};
     struct ab_space *sp = NULL;
-    int constrained = 0;
+    int constrained = 0, n_units, per_resolution;
     int n_files = 0, ks[AB_MAX_STAGES], n_k = 0, res[64], n_res = 0, o;
     const char *out = NULL;
     optind = 1;
@@ -284,60 +278,22 @@ ab_status ab_cmd_reduce(int argc, char **argv, struct ab_runtime *rt)
         goto cleanup;
     }
     AB_CALL(load_units(paths, n_files, us));
-    AB_CALL(ab_space_from_definition(us[0]->space->definition, paths[0], &sp));
-    AB_CHECK(n_k == 1 || n_k == sp->n_units, AB_ERR_INPUT,
-             "--k: give one K or one per unit (%d units), got %d values", sp->n_units, n_k);
-    for (int u = 0; u < sp->n_units; u++) {
-        int k = n_k == 1 ? ks[0] : ks[u];
-        AB_CHECK(k >= 1, AB_ERR_INPUT, "--k must be at least 1");
-        /* sizes 1..AB_MAX_STAGES*AB_MAX_LAYERS: constrained keeps K of each */
-        long cap = (long)k * n_files * (constrained ? AB_MAX_STAGES * AB_MAX_LAYERS : 1);
-        uint64_t *set = malloc(sizeof(uint64_t) * (size_t)cap);
-        uint64_t n = 0;
-        AB_CHECK_ALLOC(set);
-        for (int f = 0; f < n_files; f++) {
-            int taken[AB_MAX_STAGES * AB_MAX_LAYERS + 1] = {0};
-            for (long i = 0, got = 0; i < us[f]->u[u].n && (constrained || got < k); i++) {
-                int c = us[f]->u[u].nodes[i];
-                if (constrained) {
-                    if (c < 1 || c > AB_MAX_STAGES * AB_MAX_LAYERS || taken[c] >= k) continue;
-                    taken[c]++;
-                }
-                set[n++] = us[f]->u[u].index[i];
-                got++;
-            }
-        }
-        qsort(set, (size_t)n, sizeof *set, cmp_u64);
-        uint64_t m = 0;
-        for (uint64_t i = 0; i < n; i++)
-            if (m == 0 || set[i] != set[m - 1]) set[m++] = set[i];
-        sp->allowed[u].index = set;
-        sp->allowed[u].n = m;
-    }
-    sp->reduced = 1;
-    sp->reduced_source = strdup(out);
-    AB_CHECK_ALLOC(sp->reduced_source);
-    if (n_res > 0) {
-        for (int i = 0; i < n_res; i++)
-            AB_CHECK(ab_space_has_resolution(sp, res[i]), AB_ERR_INPUT,
-                     "--resolution %d is not a resolution of space '%s'", res[i], sp->name);
-    } else if (us[0]->resolution > 0) {
-        res[0] = us[0]->resolution;
-        n_res = 1;
-    }
-    if (n_res > 0) {
-        free(sp->sample_resolutions);
-        sp->sample_resolutions = malloc(sizeof(int) * (size_t)n_res);
-        AB_CHECK_ALLOC(sp->sample_resolutions);
-        memcpy(sp->sample_resolutions, res, sizeof(int) * (size_t)n_res);
-        sp->n_sample_resolutions = n_res;
-    }
+    n_units = us[0]->space->n_units;
+    AB_CHECK(n_k == 1 || n_k == n_units, AB_ERR_INPUT,
+             "--k: give one K or one per unit (%d units), got %d values", n_units, n_k);
+    for (int i = 0; i < n_k; i++) AB_CHECK(ks[i] >= 1, AB_ERR_INPUT, "--k must be at least 1");
+    for (int i = 0; i < n_res; i++)
+        AB_CHECK(ab_space_has_resolution(us[0]->space, res[i]), AB_ERR_INPUT,
+                 "--resolution %d is not a resolution of space '%s'", res[i],
+                 us[0]->space->name);
+    per_resolution = n_res > 0 || us[0]->resolution > 0;
+    AB_CALL(ab_units_reduce(us, n_files, ks, n_k, constrained, res, n_res, out, &sp));
     AB_CALL(ab_reduced_space_save(sp, out));
     char *size = ab_space_size_string(sp);
     printf("reduced space of %s from %d units file%s:", sp->name, n_files, n_files > 1 ? "s" : "");
     for (int u = 0; u < sp->n_units; u++) printf(" %llu", (unsigned long long)sp->allowed[u].n);
     printf(" subgraphs per unit -> %s architectures%s -> %s\n", size ? size : "?",
-           n_res > 0 ? " per resolution" : "", out);
+           per_resolution ? " per resolution" : "", out);
     free(size);
 cleanup:
     for (int f = 0; f < n_files; f++) ab_units_destroy(&us[f]);

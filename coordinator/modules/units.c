@@ -405,3 +405,86 @@ cleanup:
     ab_units_destroy(&acc);
     return rc;
 }
+
+/* ---- reduced spaces ------------------------------------------------------- */
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The sorted, repeat-free union of the top-K subgraphs of unit u over the
+ * files into sp->allowed[u]. */
+static ab_status reduce_unit(struct ab_units *const *us, int n_files, int u, int k,
+                             int constrained, struct ab_space *sp)
+{
+    /* sizes 1..AB_MAX_STAGES*AB_MAX_LAYERS: constrained keeps K of each */
+    long cap = (long)k * n_files * (constrained ? AB_MAX_STAGES * AB_MAX_LAYERS : 1);
+    uint64_t *set = malloc(sizeof(uint64_t) * (size_t)cap), n = 0, m = 0;
+    if (!set) return ab_err_set(AB_ERR_NOMEM, "out of memory");
+    for (int f = 0; f < n_files; f++) {
+        int taken[AB_MAX_STAGES * AB_MAX_LAYERS + 1] = {0};
+        for (long i = 0, got = 0; i < us[f]->u[u].n && (constrained || got < k); i++) {
+            int c = us[f]->u[u].nodes[i];
+            if (constrained) {
+                if (c < 1 || c > AB_MAX_STAGES * AB_MAX_LAYERS || taken[c] >= k) continue;
+                taken[c]++;
+            }
+            set[n++] = us[f]->u[u].index[i];
+            got++;
+        }
+    }
+    qsort(set, (size_t)n, sizeof *set, cmp_u64);
+    for (uint64_t i = 0; i < n; i++)
+        if (m == 0 || set[i] != set[m - 1]) set[m++] = set[i];
+    sp->allowed[u].index = set;
+    sp->allowed[u].n = m;
+    return AB_OK;
+}
+
+ab_status ab_units_reduce(struct ab_units *const *us, int n_files, const int *ks, int n_k,
+                          int constrained, const int *res, int n_res, const char *source,
+                          struct ab_space **out)
+{
+    ab_status rc = AB_OK;
+    struct ab_space *sp = NULL;
+    int one_res;
+    *out = NULL;
+    AB_CHECK(n_files >= 1, AB_ERR_INPUT, "a reduced space needs at least one units file");
+    for (int f = 1; f < n_files; f++)
+        AB_CHECK(!strcmp(us[f]->space->definition, us[0]->space->definition), AB_ERR_INPUT,
+                 "units file %d is of space '%s', the first of '%s'; give units files of one "
+                 "space", f + 1, us[f]->space->name, us[0]->space->name);
+    AB_CALL(ab_space_from_definition(us[0]->space->definition, source, &sp));
+    AB_CHECK(n_k == 1 || n_k == sp->n_units, AB_ERR_INPUT,
+             "k: give one K or one per unit (%d units), got %d values", sp->n_units, n_k);
+    for (int u = 0; u < sp->n_units; u++) {
+        int k = n_k == 1 ? ks[0] : ks[u];
+        AB_CHECK(k >= 1, AB_ERR_INPUT, "k must be at least 1, got %d", k);
+        AB_CALL(reduce_unit(us, n_files, u, k, constrained, sp));
+    }
+    sp->reduced = 1;
+    sp->reduced_source = strdup(source);
+    AB_CHECK_ALLOC(sp->reduced_source);
+    for (int i = 0; i < n_res; i++)
+        AB_CHECK(ab_space_has_resolution(sp, res[i]), AB_ERR_INPUT,
+                 "resolution %d is not a resolution of space '%s'", res[i], sp->name);
+    if (n_res == 0 && us[0]->resolution > 0) {
+        one_res = us[0]->resolution;
+        res = &one_res;
+        n_res = 1;
+    }
+    if (n_res > 0) {
+        free(sp->sample_resolutions);
+        sp->sample_resolutions = malloc(sizeof(int) * (size_t)n_res);
+        AB_CHECK_ALLOC(sp->sample_resolutions);
+        memcpy(sp->sample_resolutions, res, sizeof(int) * (size_t)n_res);
+        sp->n_sample_resolutions = n_res;
+    }
+    *out = sp;
+    sp = NULL;
+cleanup:
+    ab_space_destroy(&sp);
+    return rc;
+}

@@ -50,6 +50,20 @@ ab_status ab_units_score_ensemble(struct ab_predictor **member, int n_members,
                                   const char *path, int resolution, int batch,
                                   struct ab_units **out);
 
+/* A reduced search space (METHOD.md section 5) from n_files units files of
+ * one space: per unit, the union over the files of their top-K subgraphs
+ * (constrained = 1: the top K of each layer count in each unit), the space
+ * being the product over units. ks holds one K for every unit (n_k = 1) or
+ * one per unit. The reduced space samples from res[n_res] (n_res = 0: the
+ * resolution us[0] was scored at, if any); `source` is recorded as its
+ * origin (ab_space.reduced_source). Fails (AB_ERR_INPUT) when the files are
+ * of different spaces, K is not positive, n_k fits neither rule or a
+ * resolution is not the space's; *out is then NULL. The caller saves the
+ * space (ab_reduced_space_save) and destroys it. */
+ab_status ab_units_reduce(struct ab_units *const *us, int n_files, const int *ks, int n_k,
+                          int constrained, const int *res, int n_res, const char *source,
+                          struct ab_space **out);
+
 ab_status ab_units_save(const struct ab_units *us, const char *path);
 ab_status ab_units_load(const char *path, struct ab_units **out);
 void ab_units_destroy(struct ab_units **us);
