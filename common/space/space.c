@@ -15,6 +15,7 @@
 
 #include "util/fsutil.h"
 #include "util/rng.h"
+#include "util/u64map.h"
 
 /* ---------------------------------------------------------------------- */
 /* lifecycle                                                               */
@@ -774,6 +775,42 @@ void ab_arch_sample(const struct ab_space *sp, struct ab_rng *rng,
         for (int l = 0; l < out->depth[s]; l++)
             out->choice[s][l] = (uint8_t)ab_rng_below(rng, (uint64_t)st->n_choices);
     }
+}
+
+ab_status ab_arch_sample_unique(const struct ab_space *sp, long n, uint64_t seed,
+                                const int *res, int n_res, struct ab_arch **out)
+{
+    ab_status rc = AB_OK;
+    struct ab_rng rng;
+    struct ab_u64map seen = {0};
+    struct ab_arch *archs = NULL;
+    long have = 0, tries = 0;
+    int n_drawn = n_res > 0 ? n_res : sp->n_sample_resolutions;
+    double lg = ab_space_size_log10(sp) + log10(n_drawn > 0 ? n_drawn : 1);
+    *out = NULL;
+    AB_CHECK(lg > 15 || (double)n <= pow(10.0, lg) + 0.5, AB_ERR_INPUT,
+             "space '%s' holds only %.0f architectures at the sampled resolutions; ask for at "
+             "most that many", sp->name, pow(10.0, lg));
+    archs = malloc(sizeof *archs * (size_t)(n ? n : 1));
+    AB_CHECK_ALLOC(archs);
+    AB_CALL(ab_u64map_init(&seen, (uint64_t)n));
+    ab_rng_seed(&rng, seed);
+    while (have < n) {
+        int64_t prev;
+        AB_CHECK(++tries <= 1000 * n + 100000, AB_ERR_INPUT,
+                 "found only %ld unique architectures after %ld draws; ask for fewer", have,
+                 tries - 1);
+        ab_arch_sample(sp, &rng, res, n_res, &archs[have]);
+        int put = ab_u64map_put(&seen, ab_arch_hash(sp, &archs[have]), have, &prev);
+        AB_CHECK(put >= 0, AB_ERR_NOMEM, "out of memory");
+        if (put == 0) have++;
+    }
+    *out = archs;
+    archs = NULL;
+cleanup:
+    free(archs);
+    ab_u64map_free(&seen);
+    return rc;
 }
 
 /* ---------------------------------------------------------------------- */

@@ -278,6 +278,15 @@ struct ab_rng;
 void ab_arch_sample(const struct ab_space *sp, struct ab_rng *rng,
                     const int *resolutions, int n, struct ab_arch *out);
 
+/* Draws n distinct architectures (by canonical hash) with ab_arch_sample
+ * from a generator seeded with `seed`, in draw order: the same seed gives
+ * the same list on every machine (`autobuild data sample`). *out is
+ * malloc'd. Fails (AB_ERR_INPUT) when the space holds fewer than n
+ * architectures at the sampled resolutions, or when 1000 n + 100000 draws
+ * found too few; *out is then NULL. */
+ab_status ab_arch_sample_unique(const struct ab_space *sp, long n, uint64_t seed,
+                                const int *res, int n_res, struct ab_arch **out);
+
 /* --- constraints that couple units (sd_unet) --------------------------- */
 
 /* In most spaces units are independent: every combination of unit subgraphs

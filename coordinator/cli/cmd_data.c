@@ -73,39 +73,12 @@ static ab_status close_out(const char *path, const char *tmp, FILE *f, ab_status
 /* ---------------------------------------------------------------------- */
 /* sample                                                                  */
 
-/* Draws n unique architectures. Fails when the space cannot hold n. */
+/* Draws n unique architectures (ab_arch_sample_unique); errors name --n. */
 static ab_status sample_archs(const struct ab_space *sp, long n, uint64_t seed,
                               const int *res, int n_res, struct ab_arch **out)
 {
-    ab_status rc = AB_OK;
-    struct ab_rng rng;
-    struct ab_u64map seen = {0};
-    struct ab_arch *archs = NULL;
-    long have = 0, tries = 0;
-    double lg = ab_space_size_log10(sp) + log10(n_res > 0 ? n_res : (sp->n_sample_resolutions > 0 ? sp->n_sample_resolutions : 1));
-    *out = NULL;
-    AB_CHECK(lg > 15 || (double)n <= pow(10.0, lg) + 0.5, AB_ERR_INPUT,
-             "--n %ld: space '%s' holds only %.0f architectures at the sampled resolutions",
-             n, sp->name, pow(10.0, lg));
-    archs = malloc(sizeof *archs * (size_t)(n ? n : 1));
-    AB_CHECK_ALLOC(archs);
-    AB_CALL(ab_u64map_init(&seen, (uint64_t)n));
-    ab_rng_seed(&rng, seed);
-    while (have < n) {
-        int64_t prev;
-        AB_CHECK(++tries <= 1000 * n + 100000, AB_ERR_INPUT,
-                 "found only %ld unique architectures after %ld draws; ask for fewer", have,
-                 tries - 1);
-        ab_arch_sample(sp, &rng, res, n_res, &archs[have]);
-        int put = ab_u64map_put(&seen, ab_arch_hash(sp, &archs[have]), have, &prev);
-        AB_CHECK(put >= 0, AB_ERR_NOMEM, "out of memory");
-        if (put == 0) have++;
-    }
-    *out = archs;
-    archs = NULL;
-cleanup:
-    free(archs);
-    ab_u64map_free(&seen);
+    ab_status rc = ab_arch_sample_unique(sp, n, seed, res, n_res, out);
+    if (rc) ab_err_prefix("--n %ld", n);
     return rc;
 }
 
