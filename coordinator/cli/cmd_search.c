@@ -62,6 +62,13 @@ static const char search_help[] =
     "    stage_mutate_prob: 0.5\n"
     "    seed: 1\n"
     "    resolution: 224          # fixed input resolution (default 224 for OFA)\n"
+    "    mode: sync               # sync: iterations of per_iteration children, the\n"
+    "                             # same front for any number of workers; async:\n"
+    "                             # steady state, each finished evaluation updates\n"
+    "                             # the front and the idle worker gets a new child\n"
+    "                             # at once (for evaluation times that vary widely;\n"
+    "                             # iteration k is recorded after init + k x\n"
+    "                             # per_iteration results; --resume continues it)\n"
     "    objectives:\n"
     "      - {metric: acc, goal: max, ref: 0.70}     # ref: hypervolume reference\n"
     "      - {metric: latency_npu, goal: min, ref: 60.0}\n"
@@ -73,6 +80,7 @@ static const char search_help[] =
     "    - {type: table, file: labelled.h5}\n"
     "    - {type: predictor, file: l1_npu.h5, metric: latency_npu}\n"
     "    - {type: synthetic, sleep_ms: 100}       # for tests and trials\n"
+    "                             # (sleep_spread: 8 varies it 64x per architecture)\n"
     "  store: run.h5              # relative paths: from the configuration's folder\n";
 
 static void release_workers(const struct ab_runtime *rt)

@@ -224,16 +224,17 @@ cleanup:
 
 /* ---- MPI coordinator ------------------------------------------------------- */
 
-static ab_status send_work(struct ab_dispatch *d, int r, char *const *json, const int *idx,
+/* Sends items (idx[i], js[i]) to worker r as one WORK message. */
+static ab_status send_work(struct ab_dispatch *d, int r, const int *idx, const char *const *js,
                            int cnt)
 {
     ab_status rc = AB_OK;
     size_t need = 1;
     size_t at = 0;
-    for (int i = 0; i < cnt; i++) need += strlen(json[idx[i]]) + 16;
+    for (int i = 0; i < cnt; i++) need += strlen(js[i]) + 16;
     AB_CALL(grow(&d->sendbuf, &d->sendcap, need));
     for (int i = 0; i < cnt; i++) {
-        int k = snprintf(d->sendbuf + at, d->sendcap - at, "%d\t%s\n", idx[i], json[idx[i]]);
+        int k = snprintf(d->sendbuf + at, d->sendcap - at, "%d\t%s\n", idx[i], js[i]);
         at += (size_t)k;
     }
     AB_MPI(MPI_Send(d->sendbuf, (int)at, MPI_CHAR, r, TAG_WORK, d->rt->comm));
@@ -284,6 +285,7 @@ ab_status ab_dispatch_run(struct ab_dispatch *d, const struct ab_arch *archs,
 {
     ab_status rc = AB_OK;
     int next = 0, done = 0, idx[MAX_CHUNK];
+    const char *js[MAX_CHUNK];
     long idle_us = 0;
     double grace_until = 0;
     *interrupted = 0;
@@ -310,8 +312,11 @@ ab_status ab_dispatch_run(struct ab_dispatch *d, const struct ab_arch *archs,
                     if (cnt > MAX_CHUNK) cnt = MAX_CHUNK;
                     if (cnt < 1) cnt = 1;
                 }
-                for (int i = 0; i < cnt; i++) idx[i] = next + i;
-                AB_CALL(send_work(d, r, json, idx, cnt));
+                for (int i = 0; i < cnt; i++) {
+                    idx[i] = next + i;
+                    js[i] = json[next + i];
+                }
+                AB_CALL(send_work(d, r, idx, js, cnt));
                 next += cnt;
                 sent = 1;
             }
@@ -331,6 +336,112 @@ ab_status ab_dispatch_run(struct ab_dispatch *d, const struct ab_arch *archs,
     }
     (void)archs;
 cleanup:
+    return rc;
+}
+
+/* ---- streaming (asynchronous steady state) ------------------------------------ */
+
+static ab_status stream_local(struct ab_dispatch *d, ab_dispatch_feed feed, ab_dispatch_cb cb,
+                              void *ctx, int *interrupted)
+{
+    ab_status rc = AB_OK;
+    struct ab_eval_chain *c = d->chain;
+    int cap = c->batch < 64 ? c->batch : 64;
+    double *m = malloc(sizeof *m * (size_t)cap * (size_t)(c->n_metrics + 1));
+    int *st = malloc(sizeof *st * (size_t)cap), *idx = malloc(sizeof *idx * (size_t)cap);
+    struct ab_arch *archs = malloc(sizeof *archs * (size_t)cap);
+    const char **js = malloc(sizeof *js * (size_t)cap);
+    char *err = malloc((size_t)cap * AB_EVAL_ERRLEN);
+    AB_CHECK(m && st && idx && archs && js && err, AB_ERR_NOMEM, "out of memory");
+    for (;;) {
+        int cnt = 0;
+        double t0, t1;
+        if (stop_flag) {
+            *interrupted = 1;
+            break;
+        }
+        AB_CALL(feed(ctx, cap, &cnt, idx, archs, js));
+        if (cnt <= 0) break;
+        t0 = ab_store_now();
+        AB_CALL(ab_eval_chain_run(c, archs, cnt, m, st, err));
+        t1 = ab_store_now();
+        for (int j = 0; j < cnt; j++) {
+            struct ab_dispatch_done dn = {
+                .index = idx[j], .status = st[j], .rank = 0, .host = d->host,
+                .t_start = t0 + (t1 - t0) * j / cnt, .t_end = t0 + (t1 - t0) * (j + 1) / cnt,
+                .metrics = m + (size_t)j * (size_t)c->n_metrics,
+                .error = err + (size_t)j * AB_EVAL_ERRLEN};
+            AB_CALL(cb(ctx, &dn));
+        }
+    }
+cleanup:
+    free(m);
+    free(st);
+    free(idx);
+    free(archs);
+    free(js);
+    free(err);
+    return rc;
+}
+
+ab_status ab_dispatch_stream(struct ab_dispatch *d, ab_dispatch_feed feed, ab_dispatch_cb cb,
+                             void *ctx, int *interrupted)
+{
+    ab_status rc = AB_OK;
+    int idx[MAX_CHUNK], exhausted = 0;
+    const char *js[MAX_CHUNK];
+    struct ab_arch *archs = NULL;
+    long idle_us = 0, in_flight = 0;
+    double grace_until = 0;
+    *interrupted = 0;
+    if (d->n_workers == 0) return stream_local(d, feed, cb, ctx, interrupted);
+    AB_CHECK(d->chain->n_metrics <= 64, AB_ERR_INPUT, "at most 64 metrics");
+    archs = malloc(sizeof *archs * MAX_CHUNK);
+    AB_CHECK_ALLOC(archs);
+    for (;;) {
+        int got = 0, sent = 0;
+        if (stop_flag && !*interrupted) {
+            *interrupted = 1;
+            grace_until = ab_store_now() + 5.0;
+            ab_log(AB_LOG_WARN, "stop signal: no new work; waiting up to 5 s for %ld in flight",
+                   in_flight);
+        }
+        if (*interrupted) {
+            if (in_flight == 0 || ab_store_now() > grace_until) break;
+        } else if (exhausted && in_flight == 0) {
+            break;
+        }
+        for (int r = 1; r < d->rt->size && !exhausted && !*interrupted; r++) {
+            int max, cnt = 0;
+            if (d->w[r].busy) continue;
+            if (d->chain->exclusive) {
+                if (d->node_excl[d->w[r].node]) continue;
+                max = 1;
+            } else {
+                max = d->chain->batch < MAX_CHUNK ? d->chain->batch : MAX_CHUNK;
+                if (max < 1) max = 1;
+            }
+            AB_CALL(feed(ctx, max, &cnt, idx, archs, js));
+            if (cnt <= 0) {
+                exhausted = 1;
+                break;
+            }
+            AB_CALL(send_work(d, r, idx, js, cnt));
+            in_flight += cnt;
+            sent = 1;
+        }
+        AB_CALL(take_result(d, cb, ctx, &got));
+        in_flight -= got;
+        if (got || sent) {
+            idle_us = 0;
+        } else {
+            idle_us = idle_us ? idle_us * 2 : 2;
+            if (idle_us > 2000) idle_us = 2000;
+            sleep_us(idle_us);
+        }
+    }
+cleanup:
+    free(archs);
     return rc;
 }
 

@@ -55,6 +55,23 @@ ab_status ab_dispatch_run(struct ab_dispatch *d, const struct ab_arch *archs,
                           char *const *json, int n, ab_dispatch_cb cb, void *ctx,
                           int *interrupted);
 
+/* Supplies up to `max` new items for an idle worker: item i gets the
+ * caller's identifier idx[i] (>= 0, handed back in ab_dispatch_done.index),
+ * its architecture archs[i] (copied) and canonical JSON js[i] (read before
+ * the next call). *n = 0 means there is no more work. */
+typedef ab_status (*ab_dispatch_feed)(void *ctx, int max, int *n, int *idx,
+                                      struct ab_arch *archs, const char **js);
+
+/* Asynchronous steady state: whenever a worker is idle, asks `feed` for
+ * work and sends it; calls cb once per finished item, in completion order,
+ * so the caller can let every result shape the next items. Returns when
+ * feed has no more work and nothing is in flight, or early with
+ * *interrupted = 1 after a stop signal (items not reported are not done).
+ * In-process, items are evaluated as fed (in batches of at most 64), which
+ * makes the sequence deterministic. Coordinator only. */
+ab_status ab_dispatch_stream(struct ab_dispatch *d, ab_dispatch_feed feed, ab_dispatch_cb cb,
+                             void *ctx, int *interrupted);
+
 /* Number of evaluating processes (workers, or 1 in-process). */
 int ab_dispatch_workers(const struct ab_dispatch *d);
 

@@ -240,6 +240,7 @@ static ab_status make_identity(struct ab_search_config *c, struct ab_yamldoc *d,
         json_object_set_new(id, "reduced_subsets", json_string(hex));
     }
     json_object_set_new(id, "variant", json_string(variant_names[c->variant]));
+    if (c->async) json_object_set_new(id, "mode", json_string("async"));
     json_object_set_new(id, "init", json_integer(c->init));
     json_object_set_new(id, "iterations", json_integer(c->iterations));
     json_object_set_new(id, "per_iteration", json_integer(c->per_iteration));
@@ -280,13 +281,13 @@ ab_status ab_search_config_parse(const char *text, size_t len, const char *path,
     static const char *const top_keys[] = {"search", "evaluators", "store", NULL};
     static const char *const search_keys[] = {
         "space", "variant", "init", "iterations", "per_iteration", "stage_mutate_prob", "seed",
-        "objectives", "resolution", "insight", "snapshot_interval", NULL};
+        "objectives", "resolution", "insight", "snapshot_interval", "mode", NULL};
     ab_status rc = AB_OK;
     char *dir = NULL, *evj = NULL;
     struct ab_yamldoc *d = NULL;
     struct ab_search_config *c = calloc(1, sizeof *c);
     yaml_node_t *root, *s, *ev;
-    const char *space, *variant, *store;
+    const char *space, *variant, *store, *mode;
     long seed, res;
     json_error_t jerr;
     *out = NULL;
@@ -326,6 +327,13 @@ ab_status ab_search_config_parse(const char *text, size_t len, const char *path,
              "%s: search.variant autobuild_nas searches a reduced space: set search.space to a "
              "file from 'autobuild reduce'",
              path);
+    AB_CALL(ab_yamldoc_str(d, s, "search", "mode", "sync", &mode));
+    AB_CHECK(!strcmp(mode, "sync") || !strcmp(mode, "async"), AB_ERR_INPUT,
+             "%s: line %d: search.mode: unknown '%s' (sync: iterations of per_iteration "
+             "children, deterministic for any number of workers; async: steady state, a new "
+             "child for every finished evaluation)",
+             path, ab_yamldoc_line(ab_yamldoc_get(d, s, "mode")), mode);
+    c->async = !strcmp(mode, "async");
     AB_CALL(ab_yamldoc_int(d, s, "search", "init", 50, 1, 100000000, &c->init));
     AB_CALL(ab_yamldoc_int(d, s, "search", "iterations", 4, 0, 1000000, &c->iterations));
     AB_CALL(ab_yamldoc_int(d, s, "search", "per_iteration", 50, 1, 100000000, &c->per_iteration));
@@ -686,16 +694,17 @@ struct run_ctx {
     long *pending;     /* batch index -> candidate */
     int iteration;
     long done, failed, budget, fresh;
-    double t_start, last_progress;
+    double t_start, last_progress, hv;
     const struct ab_search_config *cfg;
 };
 
 static ab_status on_done(void *vctx, const struct ab_dispatch_done *d)
 {
     struct run_ctx *r = vctx;
-    struct cand *c = &r->e->c[r->pending[d->index]];
+    long ci = r->pending ? r->pending[d->index] : d->index;
+    struct cand *c = &r->e->c[ci];
     struct ab_store_eval rec = {
-        .seq = r->pending[d->index], .iteration = r->iteration, .hash = c->hash,
+        .seq = ci, .iteration = r->iteration, .hash = c->hash,
         .arch = c->json, .status = d->status, .rank = d->rank, .host = (char *)d->host,
         .evaluator = r->chain->names, .t_start = d->t_start, .t_end = d->t_end,
         .metrics = (double *)d->metrics, .error = (char *)(d->status ? d->error : "")};
@@ -709,9 +718,10 @@ static ab_status on_done(void *vctx, const struct ab_dispatch_done *d)
     AB_TRY(ab_store_maybe_snapshot(r->st, r->cfg->snapshot_interval));
     if (ab_store_now() - r->last_progress > 2.0) {
         double el = ab_store_now() - r->t_start, rate = r->fresh / (el > 1e-9 ? el : 1e-9);
-        ab_log(AB_LOG_INFO, "search: %ld/%ld evaluations, %.1f/s, ETA %.0f s, front %ld",
+        ab_log(AB_LOG_INFO, "search: %ld/%ld evaluations, %.1f/s, ETA %.0f s, front %ld, "
+               "hypervolume %.6g",
                r->done, r->budget, rate, rate > 0 ? (r->budget - r->done) / rate : 0.0,
-               r->e->n_front);
+               r->e->n_front, r->hv);
         r->last_progress = ab_store_now();
     }
     return AB_OK;
@@ -749,6 +759,219 @@ cleanup:
     free(r->pending);
     r->pending = NULL;
     return rc;
+}
+
+/* ---- asynchronous steady state -------------------------------------------------
+ *
+ * Every finished evaluation updates the front at once and every idle worker
+ * gets a child of the current front (round robin over its members), so no
+ * worker waits for a slow one. The first `init` candidates are random, as
+ * are children asked for before anything succeeded. Iteration k is recorded
+ * when init + k x per_iteration evaluations have finished. Candidate index
+ * = store seq; a resumed run loads every recorded evaluation (seqs lost in
+ * flight stay empty), rebuilds the front and goes on until the budget is
+ * spent. Deterministic in-process; under MPI the order depends on timing.
+ */
+
+struct async_ctx {
+    struct run_ctx *r;
+    long budget, live;    /* live: candidates finished or in flight */
+    long next_record;     /* the iteration recorded next */
+    long rr;              /* round-robin cursor over the front */
+    int workers;
+};
+
+static long boundary(const struct ab_search_config *c, long k)
+{
+    return c->init + k * c->per_iteration;
+}
+
+/* Adds finished candidate i to the front unless a member dominates or
+ * equals it; drops the members it dominates. */
+static ab_status front_insert(struct ea *e, long i)
+{
+    int m = e->cfg->n_obj;
+    double p[AB_SEARCH_MAX_OBJ], q[AB_SEARCH_MAX_OBJ];
+    long kept = 0;
+    long *v;
+    if (e->c[i].status != AB_EVAL_OK) return AB_OK;
+    point(e, i, p);
+    for (int k = 0; k < m; k++)
+        if (!isfinite(p[k])) return AB_OK;
+    for (long f = 0; f < e->n_front; f++) {
+        int covered = 1;
+        point(e, e->front[f], q);
+        for (int k = 0; k < m && covered; k++) covered = q[k] <= p[k];
+        if (covered) return AB_OK;
+    }
+    for (long f = 0; f < e->n_front; f++) {
+        int dominated = 1;
+        point(e, e->front[f], q);
+        for (int k = 0; k < m && dominated; k++) dominated = p[k] <= q[k];
+        if (!dominated) e->front[kept++] = e->front[f];
+    }
+    v = realloc(e->front, sizeof *v * (size_t)(kept + 1));
+    if (!v) return ab_err_set(AB_ERR_NOMEM, "out of memory");
+    e->front = v;
+    e->front[kept++] = i;
+    e->n_front = kept;
+    return AB_OK;
+}
+
+static ab_status async_record(struct async_ctx *a, long k)
+{
+    struct run_ctx *r = a->r;
+    struct ea *e = r->e;
+    struct ab_store_iter rec = {0};
+    AB_TRY(update_front(e, &r->hv));
+    rec.iteration = (int)k;
+    rec.evaluations = r->done;
+    rec.unique = r->st->n;
+    rec.failed = r->failed;
+    rec.hypervolume = r->hv;
+    rec.time = ab_store_now();
+    rec.n_front = e->n_front;
+    rec.front = e->front;
+    AB_TRY(ab_store_add_iteration(r->st, &rec));
+    AB_TRY(ab_store_sync(r->st, 1));
+    AB_TRY(ab_store_maybe_snapshot(r->st, r->cfg->snapshot_interval));
+    ab_log(AB_LOG_INFO, "iteration %ld/%ld: %ld/%ld evaluations (%ld failed), front %ld, "
+           "hypervolume %.6g, %.1f s",
+           k, r->cfg->iterations, r->done, r->budget, r->failed, e->n_front, r->hv,
+           ab_store_now() - r->t_start);
+    return AB_OK;
+}
+
+static ab_status async_done(void *vctx, const struct ab_dispatch_done *d)
+{
+    struct async_ctx *a = vctx;
+    struct run_ctx *r = a->r;
+    const struct ab_search_config *c = r->cfg;
+    r->iteration = r->done < c->init ? 0 : (int)(1 + (r->done - c->init) / c->per_iteration);
+    if (r->iteration > c->iterations) r->iteration = (int)c->iterations;
+    AB_TRY(on_done(r, d));
+    AB_TRY(front_insert(r->e, d->index));
+    while (a->next_record <= c->iterations && r->done >= boundary(c, a->next_record))
+        AB_TRY(async_record(a, a->next_record++));
+    return AB_OK;
+}
+
+/* One new candidate: a child of the front or, in the initial pool or when
+ * mutation finds nothing unseen, a random one. */
+static ab_status async_propose(struct async_ctx *a, int random_phase)
+{
+    ab_status rc = AB_OK;
+    struct ea *e = a->r->e;
+    if (!random_phase) {
+        for (long tries = 0; tries < e->n_front; tries++) {
+            struct ab_arch parent = e->c[e->front[a->rr++ % e->n_front]].arch;
+            for (int attempt = 0; attempt <= 100; attempt++) {
+                struct ab_arch child;
+                mutate(e, &parent, &child);
+                child.resolution = e->cfg->resolution;
+                if (try_add(e, &child, &rc)) return AB_OK;
+                AB_TRY(rc);
+            }
+        }
+    }
+    return top_up_random(e, e->n + 1);
+}
+
+static ab_status async_feed(void *vctx, int max, int *n, int *idx, struct ab_arch *archs,
+                            const char **js)
+{
+    struct async_ctx *a = vctx;
+    struct ea *e = a->r->e;
+    const struct ab_search_config *c = a->r->cfg;
+    int random_phase = a->live < c->init || e->n_front == 0;
+    long limit = random_phase ? (c->init - a->live + a->workers - 1) / a->workers
+                              : c->per_iteration / (2L * a->workers);
+    if (limit < 1) limit = 1;
+    if (limit > max) limit = max;
+    if (random_phase && a->live < c->init && limit > c->init - a->live) limit = c->init - a->live;
+    *n = 0;
+    while (*n < limit && a->live < a->budget) {
+        long i;
+        AB_TRY(async_propose(a, random_phase));
+        i = e->n - 1;
+        idx[*n] = (int)i;
+        archs[*n] = e->c[i].arch;
+        js[*n] = e->c[i].json;
+        (*n)++;
+        a->live++;
+    }
+    return AB_OK;
+}
+
+/* Resume: every recorded evaluation at its seq; the gaps (lost in flight)
+ * stay empty candidates that never enter the front or the seen set. */
+static ab_status async_load(struct async_ctx *a)
+{
+    ab_status rc = AB_OK;
+    struct run_ctx *r = a->r;
+    struct ea *e = r->e;
+    const struct ab_store *st = r->st;
+    long max_seq = -1;
+    for (long i = 0; i < st->n; i++)
+        if (st->ev[i].seq > max_seq) max_seq = st->ev[i].seq;
+    if (max_seq >= 0) {
+        e->c = calloc((size_t)max_seq + 1, sizeof *e->c);
+        AB_CHECK_ALLOC(e->c);
+        e->cap = max_seq + 1;
+        for (long i = 0; i <= max_seq; i++) {
+            e->c[i].status = -1;
+            e->c[i].metrics = malloc(sizeof(double) * (size_t)(e->n_metrics ? e->n_metrics : 1));
+            AB_CHECK_ALLOC(e->c[i].metrics);
+            e->n = i + 1;
+        }
+    }
+    for (long i = 0; i < st->n; i++) {
+        const struct ab_store_eval *se = &st->ev[i];
+        struct cand *c = &e->c[se->seq];
+        AB_CHECK(se->seq >= 0 && !c->json, AB_ERR_INPUT,
+                 "%s: evaluation seq %ld recorded twice; this store was not written by an "
+                 "async search",
+                 r->cfg->store, se->seq);
+        rc = ab_arch_parse_json(e->sp, se->arch, &c->arch);
+        if (rc) {
+            ab_err_prefix("%s: recorded evaluation %ld", r->cfg->store, se->seq);
+            goto cleanup;
+        }
+        c->json = strdup(se->arch);
+        AB_CHECK_ALLOC(c->json);
+        c->hash = se->hash;
+        c->status = se->status;
+        memcpy(c->metrics, se->metrics, sizeof(double) * (size_t)e->n_metrics);
+        AB_CHECK(ab_u64map_put(&e->seen, c->hash, se->seq, NULL) >= 0, AB_ERR_NOMEM,
+                 "out of memory");
+        r->done++;
+        if (se->status) r->failed++;
+    }
+    a->live = st->n;
+    AB_CALL(update_front(e, &r->hv));
+    while (a->next_record <= r->cfg->iterations && r->done >= boundary(r->cfg, a->next_record))
+        a->next_record++;
+    /* the last boundary passed before the crash may not have been recorded */
+    if (a->next_record > 0) {
+        int recorded = 0;
+        for (long i = 0; i < st->n_iter; i++) recorded |= st->it[i].iteration == a->next_record - 1;
+        if (!recorded) AB_CALL(async_record(a, a->next_record - 1));
+    }
+    if (st->n > 0) ab_rng_seed(&e->rng, r->cfg->seed ^ (0x9e3779b97f4a7c15ULL * (uint64_t)st->n));
+cleanup:
+    return rc;
+}
+
+static ab_status run_async(struct run_ctx *r, struct ab_dispatch *disp, int resume,
+                           int *interrupted)
+{
+    struct async_ctx a = {0};
+    a.r = r;
+    a.budget = r->budget;
+    a.workers = ab_dispatch_workers(disp);
+    if (resume) AB_TRY(async_load(&a));
+    if (a.live >= a.budget) return AB_OK;
+    return ab_dispatch_stream(disp, async_feed, async_done, &a, interrupted);
 }
 
 static void print_front(const struct ea *e, FILE *f)
@@ -822,7 +1045,8 @@ ab_status ab_search_run(const struct ab_runtime *rt, struct ab_search_config *cf
            variant_names[cfg->variant], cfg->space->name, budget, cfg->init, cfg->iterations,
            cfg->per_iteration, ab_dispatch_workers(disp),
            ab_dispatch_workers(disp) == 1 ? "" : "es", cfg->store);
-    for (int it = 0; it <= cfg->iterations && !interrupted; it++) {
+    if (cfg->async) AB_CALL(run_async(&r, disp, resume, &interrupted));
+    for (int it = 0; it <= cfg->iterations && !interrupted && !cfg->async; it++) {
         long from = e.n;
         struct ab_store_iter rec = {0};
         if (it == 0)
@@ -833,6 +1057,7 @@ ab_status ab_search_run(const struct ab_runtime *rt, struct ab_search_config *cf
         AB_CALL(evaluate_block(&r, disp, from, &interrupted));
         if (interrupted) break;
         AB_CALL(update_front(&e, &hv));
+        r.hv = hv;
         rec.iteration = it;
         rec.evaluations = e.n;
         rec.unique = st->n;
@@ -848,8 +1073,9 @@ ab_status ab_search_run(const struct ab_runtime *rt, struct ab_search_config *cf
                "hypervolume %.6g, %.1f s",
                it, cfg->iterations, e.n, budget, r.failed, e.n_front, hv, ab_store_now() - t0);
     }
+    if (cfg->async) hv = r.hv;
     if (!interrupted) ab_store_set_complete(st, 1);
-    sum->evaluations = e.n;
+    sum->evaluations = cfg->async ? r.done : e.n;
     sum->unique = st->n;
     sum->failed = r.failed;
     sum->front_size = e.n_front;

@@ -28,6 +28,14 @@
  * evaluators gives the same front for any number of workers, and a resumed
  * run (which replays the search, taking recorded evaluations from the
  * store) ends exactly where an uninterrupted one does.
+ *
+ * The asynchronous steady-state mode (`mode: async`) keeps every worker busy
+ * when evaluation times vary widely: each finished evaluation updates the
+ * front at once and the idle worker gets a child of the current front
+ * (round robin over its members); the first `init` candidates are random;
+ * iteration k is recorded when init + k x per_iteration results are in. It
+ * is deterministic in-process only; --resume loads every recorded result and
+ * goes on until the budget is spent (no replay needed).
  */
 #ifndef AB_COORDINATOR_SEARCH_H
 #define AB_COORDINATOR_SEARCH_H
@@ -64,6 +72,7 @@ struct ab_search_config {
     json_t *evaluators;  /* JSON array of evaluator specs */
     char *store;         /* the store path, resolved */
     double snapshot_interval;
+    int async;           /* mode: async (steady state) instead of sync */
     /* layer_insight rules, per stage */
     int min_layers[AB_MAX_STAGES], max_layers[AB_MAX_STAGES];
     uint8_t allowed[AB_MAX_STAGES][AB_MAX_CHOICES + 1];

@@ -8,6 +8,7 @@
  *
  *     {type: synthetic}                                 acc and latency
  *     {type: synthetic, sleep_ms: 100, fail_rate: 0.05, metrics: [acc, lat, mem]}
+ *     {type: synthetic, sleep_ms: 100, sleep_spread: 10}   100 ms x 10^u, u in [-1, 1]
  *
  * The first metric rises with the network's size (like accuracy), the
  * others grow with it at different rates (like costs), so the objectives
@@ -25,10 +26,12 @@
 
 struct synthetic {
     double sleep_ms;
+    double sleep_spread;  /* >= 1: each architecture sleeps sleep_ms x spread^u */
     double fail_rate;
 };
 
-static const char *const synthetic_keys[] = {"metrics", "sleep_ms", "fail_rate", NULL};
+static const char *const synthetic_keys[] = {"metrics", "sleep_ms", "sleep_spread", "fail_rate",
+                                             NULL};
 
 static void synthetic_destroy(struct ab_evaluator *ev)
 {
@@ -49,6 +52,7 @@ static ab_status synthetic_create(struct ab_evaluator *ev, const struct ab_eval_
     AB_CHECK_ALLOC(s);
     ev->impl = s;
     AB_CALL(ab_eval_spec_num(spec, where, "sleep_ms", 0, 0, 86400e3, &s->sleep_ms));
+    AB_CALL(ab_eval_spec_num(spec, where, "sleep_spread", 1, 1, 1e6, &s->sleep_spread));
     AB_CALL(ab_eval_spec_num(spec, where, "fail_rate", 0, 0, 1, &s->fail_rate));
     if (ms) {
         AB_CHECK(json_is_array(ms) && json_array_size(ms) >= 1 && json_array_size(ms) <= 16,
@@ -81,7 +85,12 @@ static ab_status synthetic_evaluate(struct ab_evaluator *ev, const struct ab_arc
     struct synthetic *s = ev->impl;
     const struct ab_space *sp = ev->space;
     if (s->sleep_ms > 0) {
-        double total = s->sleep_ms * n / 1e3;
+        double total = 0;
+        for (int i = 0; i < n; i++) {
+            /* u in [-1, 1) from the architecture: the same one always takes as long */
+            double u = 2.0 * unit_hash(ab_arch_hash(sp, &archs[i]), 77) - 1.0;
+            total += s->sleep_ms * pow(s->sleep_spread, u) / 1e3;
+        }
         struct timespec ts = {(time_t)total, (long)((total - floor(total)) * 1e9)};
         while (nanosleep(&ts, &ts) != 0) {
         }
@@ -122,7 +131,7 @@ static ab_status synthetic_evaluate(struct ab_evaluator *ev, const struct ab_arc
 const struct ab_eval_type ab_eval_synthetic_type = {
     .name = "synthetic",
     .keys = synthetic_keys,
-    .summary = "deterministic structure-derived metrics (metrics:, sleep_ms:, fail_rate:)",
+    .summary = "deterministic structure-derived metrics (metrics:, sleep_ms:, sleep_spread:, fail_rate:)",
     .create = synthetic_create,
     .evaluate = synthetic_evaluate,
     .destroy = synthetic_destroy,
