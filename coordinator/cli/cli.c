@@ -40,6 +40,7 @@ const struct ab_cmd ab_commands[] = {
      ab_cmd_search, 1},
     {NULL, "report", "the front and history of a search store (finished or live)",
      ab_cmd_report, 0},
+    {NULL, "campaign", "the whole pipeline as one resumable job", ab_cmd_campaign, 1},
     {NULL, "quickstart", "the main job: sample, label, import and summarise a dataset",
      ab_cmd_quickstart, 0},
     {NULL, NULL, NULL, NULL, 0},

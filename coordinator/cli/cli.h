@@ -45,6 +45,7 @@ ab_status ab_cmd_build(int argc, char **argv, struct ab_runtime *rt);
 ab_status ab_cmd_exhaustive(int argc, char **argv, struct ab_runtime *rt);
 ab_status ab_cmd_search(int argc, char **argv, struct ab_runtime *rt);
 ab_status ab_cmd_report(int argc, char **argv, struct ab_runtime *rt);
+ab_status ab_cmd_campaign(int argc, char **argv, struct ab_runtime *rt);
 
 /* Option helpers: parse a whole integer / a comma-separated integer list;
  * errors name the option and what is expected. */

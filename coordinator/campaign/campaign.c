@@ -1,0 +1,937 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * This file implements the campaign's stages (campaign.h): data, train,
+ * label, reduce, search and report, each skipped when its stamp is
+ * complete, and the step protocol that takes the worker ranks through
+ * every stage that needs them.
+ *
+ * Steps (MPI_Bcast of struct step from rank 0): DISPATCH - the workers
+ * serve evaluations (ab_dispatch_serve) until the coordinator stops them;
+ * ENSEMBLE - every rank reads the dataset and trains its share of an
+ * ensemble's members (ab_ensemble_train); END - the campaign is over (or
+ * failed on rank 0).
+ */
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "campaign/campaign.h"
+#include "campaign/stamp.h"
+#include "data/dataset.h"
+#include "equation/equation.h"
+#include "eval/evaluator.h"
+#include "modules/units.h"
+#include "predictor/checkpoint.h"
+#include "predictor/ensemble.h"
+#include "report/search_report.h"
+#include "search/dispatch.h"
+#include "store/store.h"
+#include "util/fsutil.h"
+#include "util/log.h"
+
+enum { STEP_END = 0, STEP_DISPATCH = 1, STEP_ENSEMBLE = 2 };
+
+struct step {
+    int kind;
+    int folds, seeds;
+    struct ab_pred_config cfg;
+    struct ab_train_opts opts;
+    char data[PATH_MAX];
+    char target[AB_EQUATION_MAX_LEN + 1];
+};
+
+struct run {
+    const struct ab_runtime *rt;
+    const struct ab_campaign *c;
+    struct ab_campaign_summary *sum;
+    double t0;
+};
+
+/* A progress line "[campaign] ..." on stderr (at log level info). */
+static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void say(const char *fmt, ...)
+{
+    char line[2048];
+    va_list ap;
+    int n;
+    if (ab_log_level() < AB_LOG_INFO) return;
+    n = snprintf(line, sizeof line, "[campaign] ");
+    va_start(ap, fmt);
+    vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);
+    va_end(ap);
+    strcat(line, "\n");
+    fflush(stdout);
+    fputs(line, stderr);
+    fflush(stderr);
+}
+
+static void announce(const struct ab_runtime *rt, struct step *s)
+{
+    if (rt->mpi && rt->size > 1) MPI_Bcast(s, (int)sizeof *s, MPI_BYTE, 0, rt->comm);
+}
+
+void ab_campaign_release(const struct ab_runtime *rt)
+{
+    struct step s;
+    memset(&s, 0, sizeof s);
+    s.kind = STEP_END;
+    announce(rt, &s);
+}
+
+/* DIR/rel into buf (PATH_MAX). */
+static ab_status in_dir(const struct ab_campaign *c, const char *rel, char *buf)
+{
+    int n = snprintf(buf, PATH_MAX, "%s/%s", c->dir, rel);
+    if (n < 0 || n >= PATH_MAX)
+        return ab_err_set(AB_ERR_INPUT, "%s: the campaign folder's path is too long", c->dir);
+    return AB_OK;
+}
+
+static ab_status make_dir(const char *path)
+{
+    char buf[PATH_MAX];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = 0;
+        if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+            return ab_err_set(AB_ERR_IO, "%s: cannot create: %s", buf, strerror(errno));
+        *p = '/';
+    }
+    if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+        return ab_err_set(AB_ERR_IO, "%s: cannot create: %s", buf, strerror(errno));
+    return AB_OK;
+}
+
+/* "HASH/BYTES" of DIR/rel, the form inputs take in identities. */
+static ab_status content_id(const struct ab_campaign *c, const char *rel, json_t **out)
+{
+    char path[PATH_MAX], hex[17], buf[64];
+    long bytes;
+    AB_TRY(in_dir(c, rel, path));
+    AB_TRY(ab_stamp_file_hash(path, hex, &bytes));
+    snprintf(buf, sizeof buf, "%s/%ld", hex, bytes);
+    *out = json_string(buf);
+    return *out ? AB_OK : ab_err_set(AB_ERR_NOMEM, "out of memory");
+}
+
+/* The canonical JSON of an identity object (consumed). */
+static ab_status dump_identity(json_t *id, char **out)
+{
+    *out = id ? json_dumps(id, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    json_decref(id);
+    return *out ? AB_OK : ab_err_set(AB_ERR_NOMEM, "out of memory");
+}
+
+/* Compares a stage's stamp with its identity: *skip = 1 when complete
+ * (*summary then holds the stamp's summary); otherwise says why the stage
+ * runs and removes the stale stamp. */
+static ab_status begin_stage(struct run *r, const char *label, const char *name,
+                             const char *identity, const char *output, int *skip,
+                             json_t **summary)
+{
+    enum ab_stamp_state s;
+    AB_TRY(ab_stamp_check(r->c->dir, name, identity, &s, summary));
+    *skip = s == AB_STAMP_COMPLETE;
+    if (*skip) return AB_OK;
+    if (s == AB_STAMP_CHANGED)
+        say("%s: the configuration or inputs changed since %s/%s was made; redoing it and every "
+            "later stage", label, r->c->dir, output);
+    else if (s == AB_STAMP_DAMAGED)
+        say("%s: %s/%s is missing or was changed since it was made; making it again", label,
+            r->c->dir, output);
+    return ab_stamp_remove(r->c->dir, name);
+}
+
+/* Removes a store (snapshot and journal) made for another configuration. */
+static ab_status forget_store(const char *path)
+{
+    char journal[PATH_MAX + 16];
+    snprintf(journal, sizeof journal, "%s.journal", path);
+    if (unlink(path) != 0 && errno != ENOENT)
+        return ab_err_set(AB_ERR_IO, "%s: cannot remove: %s", path, strerror(errno));
+    if (unlink(journal) != 0 && errno != ENOENT)
+        return ab_err_set(AB_ERR_IO, "%s: cannot remove: %s", journal, strerror(errno));
+    return AB_OK;
+}
+
+/* 1 when the store at path exists and was made for `identity`; a store of
+ * another configuration, or one too damaged to read, is removed. */
+static ab_status store_resumable(const char *label, const char *path, const char *identity,
+                                 int *resume, long *recorded)
+{
+    char journal[PATH_MAX + 16];
+    struct ab_store *st = NULL;
+    *resume = 0;
+    *recorded = 0;
+    snprintf(journal, sizeof journal, "%s.journal", path);
+    if (!ab_fs_exists(path) && !ab_fs_exists(journal)) return AB_OK;
+    if (ab_store_read(path, &st) == AB_OK && st->identity && !strcmp(st->identity, identity)) {
+        *resume = 1;
+        *recorded = st->n;
+    } else {
+        ab_err_clear();
+        say("%s: %s was made for another configuration (or cannot be read); starting over",
+            label, path);
+    }
+    ab_store_close(&st);
+    return *resume ? AB_OK : forget_store(path);
+}
+
+/* The handlers of SIGTERM/SIGUSR1/SIGINT: the dispatch's flag while
+ * evaluations run (checkpoint, exit 75), the default action otherwise
+ * (every other stage's output is atomic; a rerun redoes the stage). */
+static void signals_checkpoint(int on)
+{
+    if (on) {
+        ab_dispatch_install_signals();
+        return;
+    }
+    signal(SIGTERM, SIG_DFL);
+    signal(SIGUSR1, SIG_DFL);
+    signal(SIGINT, SIG_DFL);
+}
+
+/* ---- data ---------------------------------------------------------------------- */
+
+struct labelling {
+    struct ab_store *st;
+    struct ab_eval_chain *chain;
+    char **json;          /* [pending] */
+    uint64_t *hash;       /* [pending] */
+    long *seq;            /* [pending]: index in the sample */
+    long done, total, fresh;
+    double t0, last;
+};
+
+static ab_status on_labelled(void *vctx, const struct ab_dispatch_done *d)
+{
+    struct labelling *x = vctx;
+    struct ab_store_eval rec = {
+        .seq = x->seq[d->index], .iteration = 0, .hash = x->hash[d->index],
+        .arch = x->json[d->index], .status = d->status, .rank = d->rank,
+        .host = (char *)d->host, .evaluator = x->chain->names, .t_start = d->t_start,
+        .t_end = d->t_end, .metrics = (double *)d->metrics,
+        .error = (char *)(d->status ? d->error : "")};
+    double now;
+    AB_TRY(ab_store_add(x->st, &rec));
+    x->done++;
+    x->fresh++;
+    now = ab_store_now();
+    if (now - x->st->last_sync > 0.2) AB_TRY(ab_store_sync(x->st, 0));
+    AB_TRY(ab_store_maybe_snapshot(x->st, 5.0));
+    if (now - x->last > 2.0) {
+        double rate = x->fresh / (now - x->t0 > 1e-9 ? now - x->t0 : 1e-9);
+        say("data: %ld/%ld labelled, %.1f/s, ETA %.0f s", x->done, x->total, rate,
+            rate > 0 ? (x->total - x->done) / rate : 0.0);
+        x->last = now;
+    }
+    return AB_OK;
+}
+
+static ab_status data_identity(const struct ab_campaign *c, char **out)
+{
+    json_t *id = json_object(), *res = json_array(), *ev = json_loads(c->data_evaluators_id, 0,
+                                                                      NULL);
+    if (!id || !res || !ev) {
+        json_decref(id);
+        json_decref(res);
+        json_decref(ev);
+        return ab_err_set(AB_ERR_NOMEM, "out of memory");
+    }
+    for (int i = 0; i < c->n_res; i++) json_array_append_new(res, json_integer(c->res[i]));
+    json_object_set_new(id, "stage", json_string("data"));
+    json_object_set_new(id, "space", json_string(c->space->definition));
+    json_object_set_new(id, "n", json_integer(c->n));
+    json_object_set_new(id, "seed", json_integer((json_int_t)c->data_seed));
+    json_object_set_new(id, "resolutions", res);
+    json_object_set_new(id, "evaluators", ev);
+    return dump_identity(id, out);
+}
+
+/* Evaluates the sampled architectures the store does not hold yet. */
+static ab_status label_missing(struct run *r, struct labelling *x, const struct ab_arch *archs,
+                               long n, int *interrupted)
+{
+    ab_status rc = AB_OK;
+    const struct ab_campaign *c = r->c;
+    struct ab_dispatch *disp = NULL;
+    struct ab_arch *todo = malloc(sizeof *todo * (size_t)(n + 1));
+    char *specs = NULL;
+    long k = 0;
+    struct step s;
+    x->json = calloc((size_t)n + 1, sizeof *x->json);
+    x->hash = malloc(sizeof *x->hash * (size_t)(n + 1));
+    x->seq = malloc(sizeof *x->seq * (size_t)(n + 1));
+    AB_CHECK(todo && x->json && x->hash && x->seq, AB_ERR_NOMEM, "out of memory");
+    for (long i = 0; i < n; i++) {
+        uint64_t h = ab_arch_hash(c->space, &archs[i]);
+        if (ab_store_find(x->st, h) >= 0) continue;
+        todo[k] = archs[i];
+        x->hash[k] = h;
+        x->seq[k] = i;
+        x->json[k] = ab_arch_to_json(c->space, &archs[i]);
+        AB_CHECK_ALLOC(x->json[k]);
+        k++;
+    }
+    x->done = n - k;
+    x->total = n;
+    AB_CHECK(k <= 0x7fffffffL, AB_ERR_INPUT, "data.n: at most %ld architectures per campaign",
+             0x7fffffffL);
+    if (k == 0) goto cleanup;
+    specs = json_dumps(c->data_run_specs, JSON_COMPACT);
+    AB_CHECK_ALLOC(specs);
+    memset(&s, 0, sizeof s);
+    s.kind = STEP_DISPATCH;
+    announce(r->rt, &s);
+    rc = ab_dispatch_create(r->rt, x->chain, c->space->definition, specs, c->base_dir, &disp);
+    if (rc) goto cleanup;
+    say("data: %ld/%ld labelled, %ld to evaluate by %d process%s", x->done, n, k,
+        ab_dispatch_workers(disp), ab_dispatch_workers(disp) == 1 ? "" : "es");
+    x->t0 = x->last = ab_store_now();
+    rc = ab_dispatch_run(disp, todo, x->json, (int)k, on_labelled, x, interrupted);
+cleanup:
+    if (disp) {
+        /* everything is saved before an interrupted dispatch may end the job */
+        ab_status r2 = ab_store_sync(x->st, 1);
+        if (r2 == AB_OK) r2 = ab_store_snapshot(x->st);
+        if (rc == AB_OK) rc = r2;
+        ab_dispatch_destroy(&disp, *interrupted);
+    }
+    free(todo);
+    free(specs);
+    return rc;
+}
+
+/* The labelled dataset: successful evaluations in sample order. */
+static ab_status write_dataset(struct run *r, struct labelling *x, const struct ab_arch *archs,
+                               long n, const char *path, long *failed)
+{
+    ab_status rc = AB_OK;
+    const struct ab_campaign *c = r->c;
+    int m = x->chain->n_metrics;
+    struct ab_dataset ds = {0};
+    const char *first_error = NULL;
+    *failed = 0;
+    ds.space = (struct ab_space *)c->space; /* borrowed: never destroyed here */
+    ds.n_metrics = m;
+    ds.metric_names = x->chain->metrics;
+    ds.archs = malloc(sizeof *ds.archs * (size_t)(n + 1));
+    ds.hashes = malloc(sizeof *ds.hashes * (size_t)(n + 1));
+    ds.metrics = malloc(sizeof *ds.metrics * (size_t)(n + 1) * (size_t)m);
+    AB_CHECK(ds.archs && ds.hashes && ds.metrics, AB_ERR_NOMEM, "out of memory");
+    for (long i = 0; i < n; i++) {
+        uint64_t h = ab_arch_hash(c->space, &archs[i]);
+        long at = ab_store_find(x->st, h);
+        const struct ab_store_eval *e = at >= 0 ? &x->st->ev[at] : NULL;
+        int ok = e && e->status == AB_EVAL_OK;
+        AB_ASSERT(e != NULL);
+        for (int k = 0; ok && k < m; k++) ok = isfinite(e->metrics[k]);
+        if (!ok) {
+            if (!first_error) first_error = e->error && e->error[0] ? e->error : "a metric is "
+                                                                                 "not finite";
+            (*failed)++;
+            continue;
+        }
+        ds.archs[ds.n] = archs[i];
+        ds.hashes[ds.n] = h;
+        memcpy(ds.metrics + (size_t)ds.n * (size_t)m, e->metrics, sizeof(double) * (size_t)m);
+        ds.n++;
+    }
+    AB_CHECK(ds.n > 0, AB_ERR_INPUT, "%s: data: all %ld evaluations failed (first: %s); fix "
+             "data.evaluators", c->origin, n, first_error ? first_error : "?");
+    AB_CALL(ab_dataset_write(&ds, path));
+cleanup:
+    free(ds.archs);
+    free(ds.hashes);
+    free(ds.metrics);
+    return rc;
+}
+
+static ab_status stage_data(struct run *r)
+{
+    ab_status rc = AB_OK;
+    const struct ab_campaign *c = r->c;
+    struct ab_eval_context ctx = {c->space, c->origin, c->base_dir, NULL};
+    struct labelling x = {0};
+    struct ab_arch *archs = NULL;
+    char *identity = NULL, store_path[PATH_MAX], out[PATH_MAX];
+    json_t *summary = NULL;
+    const char *outputs[] = {"data.h5"};
+    int skip, resume, interrupted = 0;
+    long recorded, failed = 0;
+    double t0 = ab_store_now();
+    AB_CALL(data_identity(c, &identity));
+    AB_CALL(in_dir(c, "data.h5", out));
+    AB_CALL(in_dir(c, "data-labels.h5", store_path));
+    AB_CALL(begin_stage(r, "data", "data", identity, "data.h5", &skip, &summary));
+    if (skip) {
+        r->sum->labelled = (long)json_integer_value(json_object_get(summary, "labelled"));
+        r->sum->failed = (long)json_integer_value(json_object_get(summary, "failed"));
+        say("data: skipped (complete: %ld labelled, %ld failed) -> %s", r->sum->labelled,
+            r->sum->failed, out);
+        json_object_set_new(r->sum->stages, "data", json_string("skipped"));
+        goto cleanup;
+    }
+    AB_CALL(ab_arch_sample_unique(c->space, c->n, c->data_seed, c->res, c->n_res, &archs));
+    AB_CALL(ab_eval_chain_create(&ctx, c->data_run_specs, &x.chain));
+    AB_CALL(store_resumable("data", store_path, identity, &resume, &recorded));
+    if (resume) say("data: resuming %s: %ld evaluations recorded", store_path, recorded);
+    AB_CALL(ab_store_open(store_path, identity, (const char *const *)x.chain->metrics,
+                          x.chain->n_metrics, resume, &x.st));
+    signals_checkpoint(1);
+    AB_CALL(label_missing(r, &x, archs, c->n, &interrupted));
+    if (interrupted || ab_dispatch_stop_requested()) {
+        r->sum->interrupted = 1;
+        say("data: interrupted: %ld/%ld labelled, saved in %s; run the campaign again to "
+            "continue", x.st->n, c->n, store_path);
+        goto cleanup;
+    }
+    AB_CALL(write_dataset(r, &x, archs, c->n, out, &failed));
+    r->sum->labelled = c->n - failed;
+    r->sum->failed = failed;
+    summary = json_pack("{s:I,s:I}", "labelled", (json_int_t)r->sum->labelled, "failed",
+                        (json_int_t)failed);
+    AB_CHECK_ALLOC(summary);
+    AB_CALL(ab_stamp_write(c->dir, "data", identity, outputs, 1, summary));
+    json_object_set_new(r->sum->stages, "data", json_string("done"));
+    say("data: %ld labelled, %ld failed (left out) -> %s (%.1f s)", r->sum->labelled, failed,
+        out, ab_store_now() - t0);
+cleanup:
+    if (x.st) {
+        ab_status r2 = ab_store_close(&x.st);
+        if (rc == AB_OK) rc = r2;
+    }
+    signals_checkpoint(0);
+    for (long i = 0; x.json && i < c->n; i++) free(x.json[i]);
+    free(x.json);
+    free(x.hash);
+    free(x.seq);
+    ab_eval_chain_destroy(&x.chain);
+    free(archs);
+    free(identity);
+    json_decref(summary);
+    return rc;
+}
+
+/* ---- train ------------------------------------------------------------------- */
+
+static json_t *predictor_json(const struct ab_campaign_predictor *p)
+{
+    return json_pack("{s:s,s:I,s:i,s:f,s:f,s:f,s:I,s:i,s:s,s:i,s:i,s:s,s:s,s:i,s:i,s:i}",
+                     "target", p->target, "epochs", (json_int_t)p->opts.epochs, "batch",
+                     p->opts.batch, "lr", p->opts.lr, "wd", p->opts.wd, "lambda", p->cfg.lambda,
+                     "seed", (json_int_t)p->opts.seed, "threads", p->opts.threads, "gnn",
+                     p->cfg.gnn == AB_GNN_GATV2 ? "gatv2" : "graphconv", "hidden", p->cfg.hidden,
+                     "layers", p->cfg.layers, "aggr", p->cfg.aggr_mean ? "mean" : "sum", "activ",
+                     p->cfg.gnn_slope == 0.0f ? "relu" : "leaky_relu", "norm", p->cfg.norm_ord,
+                     "folds", p->folds, "seeds", p->seeds);
+}
+
+/* Collective: every rank reads the dataset and trains its members. */
+static ab_status ensemble_step(const struct ab_runtime *rt, const struct step *s,
+                               struct ab_ensemble **out)
+{
+    ab_status rc;
+    struct ab_dataset *d = NULL;
+    int ok, all;
+    *out = NULL;
+    rc = ab_dataset_read(s->data, &d);
+    ok = all = rc == AB_OK;
+    if (rt->mpi && rt->size > 1) MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, rt->comm);
+    if (!all) {
+        if (rc == AB_OK) rc = ab_err_set(AB_ERR_IO, "%s: another rank cannot read it", s->data);
+        goto cleanup;
+    }
+    rc = ab_ensemble_train(d, s->target, &s->cfg, &s->opts, s->folds, s->seeds, rt, out);
+cleanup:
+    ab_dataset_destroy(&d);
+    return rc;
+}
+
+static ab_status train_one(struct run *r, const struct ab_campaign_predictor *p,
+                           const char *data, const char *out, double *srcc)
+{
+    ab_status rc = AB_OK;
+    struct ab_dataset *d = NULL;
+    struct ab_predictor *pr = NULL;
+    struct ab_ensemble *ens = NULL;
+    if (p->folds) {
+        struct step *s = calloc(1, sizeof *s);
+        AB_CHECK_ALLOC(s);
+        s->kind = STEP_ENSEMBLE;
+        s->folds = p->folds;
+        s->seeds = p->seeds;
+        s->cfg = p->cfg;
+        s->opts = p->opts;
+        snprintf(s->data, sizeof s->data, "%s", data);
+        snprintf(s->target, sizeof s->target, "%s", p->target);
+        announce(r->rt, s);
+        rc = ensemble_step(r->rt, s, &ens);
+        free(s);
+        if (rc) {
+            rc = ab_err_prefix("%s: train %s", data, p->name);
+            goto cleanup;
+        }
+        AB_CALL(ab_ensemble_save(ens, out));
+        *srcc = 0;
+        for (int m = 0; m < ens->n; m++) *srcc += ens->member[m]->test_srcc / ens->n;
+    } else {
+        AB_CALL(ab_dataset_read(data, &d));
+        if (ab_train_predictor(d, p->target, &p->cfg, &p->opts, &pr) != AB_OK) {
+            rc = ab_err_prefix("%s: train %s", data, p->name);
+            goto cleanup;
+        }
+        AB_CALL(ab_predictor_save(pr, out));
+        *srcc = pr->test_srcc;
+    }
+cleanup:
+    ab_ensemble_destroy(&ens);
+    ab_predictor_destroy(&pr);
+    ab_dataset_destroy(&d);
+    return rc;
+}
+
+static ab_status stage_train(struct run *r, int i, json_t *data_id)
+{
+    ab_status rc = AB_OK;
+    const struct ab_campaign *c = r->c;
+    const struct ab_campaign_predictor *p = &c->pred[i];
+    char name[96], label[96], rel[128], out[PATH_MAX], data[PATH_MAX], *identity = NULL;
+    const char *outputs[] = {rel};
+    json_t *summary = NULL, *id = json_object();
+    int skip;
+    double srcc = NAN, t0 = ab_store_now();
+    snprintf(name, sizeof name, "train-%s", p->name);
+    snprintf(label, sizeof label, "train %s", p->name);
+    snprintf(rel, sizeof rel, "predictors/%s.h5", p->name);
+    AB_CHECK_ALLOC(id);
+    json_object_set_new(id, "stage", json_string("train"));
+    json_object_set(id, "data", data_id);
+    json_object_set_new(id, "predictor", predictor_json(p));
+    AB_CALL(dump_identity(id, &identity));
+    id = NULL;
+    AB_CALL(in_dir(c, rel, out));
+    AB_CALL(in_dir(c, "data.h5", data));
+    AB_CALL(begin_stage(r, label, name, identity, rel, &skip, &summary));
+    if (skip) {
+        srcc = json_number_value(json_object_get(summary, "test_srcc"));
+        say("%s: skipped (complete: '%s', test SRCC %.4f) -> %s", label, p->target, srcc, out);
+        json_object_set_new(r->sum->stages, name, json_string("skipped"));
+    } else {
+        say("%s: training '%s' (%ld epochs%s) on %s", label, p->target, p->opts.epochs,
+            p->folds ? ", an ensemble" : "", data);
+        AB_CALL(in_dir(c, "predictors", data));
+        AB_CALL(make_dir(data));
+        AB_CALL(in_dir(c, "data.h5", data));
+        AB_CALL(train_one(r, p, data, out, &srcc));
+        summary = json_pack("{s:s,s:f,s:f}", "target", p->target, "test_srcc",
+                            isfinite(srcc) ? srcc : 0.0, "seconds", ab_store_now() - t0);
+        AB_CHECK_ALLOC(summary);
+        AB_CALL(ab_stamp_write(c->dir, name, identity, outputs, 1, summary));
+        json_object_set_new(r->sum->stages, name, json_string("done"));
+        say("%s: '%s' test SRCC %.4f (%.1f s) -> %s", label, p->target, srcc,
+            ab_store_now() - t0, out);
+    }
+    json_array_append_new(r->sum->predictors,
+                          json_pack("{s:s,s:s,s:f}", "name", p->name, "target", p->target,
+                                    "test_srcc", isfinite(srcc) ? srcc : 0.0));
+cleanup:
+    json_decref(id);
+    json_decref(summary);
+    free(identity);
+    return rc;
+}
+
+/* ---- label ----------------------------------------------------------------------- */
+
+static ab_status score_file(const char *path, int resolution, int threads,
+                            struct ab_units **us)
+{
+    ab_status rc = AB_OK;
+    struct ab_predictor *p = NULL;
+    struct ab_ensemble *ens = NULL;
+    if (ab_ensemble_is_file(path)) {
+        AB_CALL(ab_ensemble_load(path, &ens));
+        for (int m = 0; m < ens->n; m++) ens->member[m]->threads = threads;
+        AB_CALL(ab_units_score_ensemble(ens->member, ens->n, path, resolution, 4096, us));
+    } else {
+        AB_CALL(ab_predictor_load(path, &p));
+        p->threads = threads;
+        AB_CALL(ab_units_score(p, path, resolution, 4096, us));
+    }
+cleanup:
+    ab_ensemble_destroy(&ens);
+    ab_predictor_destroy(&p);
+    return rc;
+}
+
+static ab_status stage_label(struct run *r, int i)
+{
+    ab_status rc = AB_OK;
+    const struct ab_campaign *c = r->c;
+    const struct ab_campaign_predictor *p = &c->pred[i];
+    char name[96], label[96], rel[128], prel[128], out[PATH_MAX], pred[PATH_MAX];
+    char *identity = NULL;
+    const char *outputs[] = {rel};
+    json_t *summary = NULL, *id = json_object(), *pid = NULL;
+    struct ab_units *us = NULL;
+    int skip;
+    double t0 = ab_store_now();
+    snprintf(name, sizeof name, "label-%s", p->name);
+    snprintf(label, sizeof label, "label %s", p->name);
+    snprintf(rel, sizeof rel, "units/%s.h5", p->name);
+    snprintf(prel, sizeof prel, "predictors/%s.h5", p->name);
+    AB_CHECK_ALLOC(id);
+    AB_CALL(content_id(c, prel, &pid));
+    json_object_set_new(id, "stage", json_string("label"));
+    json_object_set_new(id, "predictor", pid);
+    json_object_set_new(id, "resolution", json_integer(c->label_resolution));
+    AB_CALL(dump_identity(id, &identity));
+    id = NULL;
+    AB_CALL(in_dir(c, rel, out));
+    AB_CALL(in_dir(c, prel, pred));
+    AB_CALL(begin_stage(r, label, name, identity, rel, &skip, &summary));
+    if (skip) {
+        say("%s: skipped (complete) -> %s", label, out);
+        json_object_set_new(r->sum->stages, name, json_string("skipped"));
+        goto cleanup;
+    }
+    AB_CALL(in_dir(c, "units", out));
+    AB_CALL(make_dir(out));
+    AB_CALL(in_dir(c, rel, out));
+    AB_CALL(score_file(pred, c->label_resolution, p->opts.threads, &us));
+    AB_CALL(ab_units_save(us, out));
+    {
+        long total = 0;
+        for (int u = 0; u < us->n_units; u++) total += us->u[u].n;
+        summary = json_pack("{s:I}", "subgraphs", (json_int_t)total);
+        AB_CHECK_ALLOC(summary);
+        AB_CALL(ab_stamp_write(c->dir, name, identity, outputs, 1, summary));
+        json_object_set_new(r->sum->stages, name, json_string("done"));
+        say("%s: scored %ld subgraphs of %d units (%.1f s) -> %s", label, total, us->n_units,
+            ab_store_now() - t0, out);
+    }
+cleanup:
+    ab_units_destroy(&us);
+    json_decref(id);
+    json_decref(summary);
+    free(identity);
+    return rc;
+}
+
+/* ---- reduce -------------------------------------------------------------------- */
+
+static ab_status stage_reduce(struct run *r)
+{
+    ab_status rc = AB_OK;
+    const struct ab_campaign *c = r->c;
+    struct ab_units *us[AB_CAMPAIGN_MAX_PRED] = {0};
+    struct ab_space *sp = NULL;
+    char out[PATH_MAX], path[PATH_MAX], rel[128], *identity = NULL, *size = NULL;
+    const char *outputs[] = {"reduced.h5"};
+    json_t *summary = NULL, *id = json_object(), *units = json_array(), *ks = json_array();
+    json_t *per_unit = NULL;
+    int skip;
+    AB_CHECK(id && units && ks, AB_ERR_NOMEM, "out of memory");
+    for (int i = 0; i < c->n_pred; i++) {
+        json_t *h;
+        snprintf(rel, sizeof rel, "units/%s.h5", c->pred[i].name);
+        AB_CALL(content_id(c, rel, &h));
+        json_array_append_new(units, h);
+    }
+    for (int i = 0; i < c->n_k; i++) json_array_append_new(ks, json_integer(c->ks[i]));
+    json_object_set_new(id, "stage", json_string("reduce"));
+    json_object_set(id, "units", units);
+    json_object_set(id, "k", ks);
+    json_object_set_new(id, "select",
+                        json_string(c->constrained ? "constrained" : "unconstrained"));
+    AB_CALL(dump_identity(id, &identity));
+    id = NULL;
+    AB_CALL(in_dir(c, "reduced.h5", out));
+    AB_CALL(begin_stage(r, "reduce", "reduce", identity, "reduced.h5", &skip, &summary));
+    if (skip) {
+        const char *s = json_string_value(json_object_get(summary, "size"));
+        r->sum->reduced_size = strdup(s ? s : "?");
+        AB_CHECK_ALLOC(r->sum->reduced_size);
+        say("reduce: skipped (complete: %s architectures per resolution) -> %s",
+            r->sum->reduced_size, out);
+        json_object_set_new(r->sum->stages, "reduce", json_string("skipped"));
+        goto cleanup;
+    }
+    for (int i = 0; i < c->n_pred; i++) {
+        snprintf(rel, sizeof rel, "units/%s.h5", c->pred[i].name);
+        AB_CALL(in_dir(c, rel, path));
+        AB_CALL(ab_units_load(path, &us[i]));
+    }
+    AB_CALL(ab_units_reduce(us, c->n_pred, c->ks, c->n_k, c->constrained, NULL, 0, out, &sp));
+    AB_CALL(ab_reduced_space_save(sp, out));
+    size = ab_space_size_string(sp);
+    per_unit = json_array();
+    AB_CHECK(size && per_unit, AB_ERR_NOMEM, "out of memory");
+    for (int u = 0; u < sp->n_units; u++)
+        json_array_append_new(per_unit, json_integer((json_int_t)sp->allowed[u].n));
+    summary = json_pack("{s:s,s:O}", "size", size, "subgraphs_per_unit", per_unit);
+    AB_CHECK_ALLOC(summary);
+    AB_CALL(ab_stamp_write(c->dir, "reduce", identity, outputs, 1, summary));
+    r->sum->reduced_size = size;
+    size = NULL;
+    json_object_set_new(r->sum->stages, "reduce", json_string("done"));
+    {
+        char *pu = json_dumps(per_unit, JSON_COMPACT);
+        say("reduce: %s architectures per resolution (subgraphs per unit %s, %s top %d%s) -> %s",
+            r->sum->reduced_size, pu ? pu : "?", c->constrained ? "constrained" : "unconstrained",
+            c->ks[0], c->n_k > 1 ? "..." : "", out);
+        free(pu);
+    }
+cleanup:
+    for (int i = 0; i < c->n_pred; i++) ab_units_destroy(&us[i]);
+    ab_space_destroy(&sp);
+    json_decref(id);
+    json_decref(units);
+    json_decref(ks);
+    json_decref(per_unit);
+    json_decref(summary);
+    free(identity);
+    free(size);
+    return rc;
+}
+
+/* ---- search ------------------------------------------------------------------------ */
+
+static ab_status search_identity(const struct ab_campaign *c, char **out)
+{
+    ab_status rc = AB_OK;
+    json_t *id = json_object(), *objs = json_array(), *ev = json_loads(c->search_evaluators_id,
+                                                                       0, NULL), *space = NULL;
+    AB_CHECK(id && objs && ev, AB_ERR_NOMEM, "out of memory");
+    AB_CALL(content_id(c, "reduced.h5", &space));
+    for (int i = 0; i < c->n_obj; i++)
+        json_array_append_new(objs, json_pack("{s:s,s:b,s:f}", "metric", c->obj[i].metric, "max",
+                                              c->obj[i].maximize, "ref", c->obj[i].ref));
+    json_object_set_new(id, "stage", json_string("search"));
+    json_object_set_new(id, "space", space);
+    json_object_set_new(id, "init", json_integer(c->init));
+    json_object_set_new(id, "iterations", json_integer(c->iterations));
+    json_object_set_new(id, "per_iteration", json_integer(c->per_iteration));
+    json_object_set_new(id, "stage_mutate_prob", json_real(c->mutate_prob));
+    json_object_set_new(id, "seed", json_integer((json_int_t)c->search_seed));
+    json_object_set_new(id, "resolution", json_integer(c->search_resolution));
+    json_object_set_new(id, "objectives", objs);
+    objs = NULL;
+    json_object_set_new(id, "evaluators", ev);
+    ev = NULL;
+    rc = dump_identity(id, out);
+    id = NULL;
+cleanup:
+    json_decref(id);
+    json_decref(objs);
+    json_decref(ev);
+    return rc;
+}
+
+static ab_status write_text(const char *path, const char *text)
+{
+    char tmp[PATH_MAX];
+    FILE *f;
+    int bad;
+    AB_TRY(ab_fs_temp_path(path, tmp, sizeof tmp));
+    f = fopen(tmp, "w");
+    if (!f) return ab_err_set(AB_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
+    bad = fputs(text, f) == EOF;
+    bad |= fclose(f) != 0;
+    if (bad) {
+        unlink(tmp);
+        return ab_err_set(AB_ERR_IO, "%s: cannot write", path);
+    }
+    return ab_fs_commit(tmp, path);
+}
+
+static void search_summary(struct ab_campaign_summary *sum, json_t *s)
+{
+    sum->evaluations = (long)json_integer_value(json_object_get(s, "evaluations"));
+    sum->front_size = (long)json_integer_value(json_object_get(s, "front_size"));
+    sum->hypervolume = json_number_value(json_object_get(s, "hypervolume"));
+}
+
+static ab_status stage_search(struct run *r)
+{
+    ab_status rc = AB_OK;
+    const struct ab_campaign *c = r->c;
+    struct ab_search_config *cfg = NULL;
+    struct ab_search_summary ss = {0};
+    char yaml_path[PATH_MAX], store[PATH_MAX], *identity = NULL, *text = NULL;
+    const char *outputs[] = {"search.yaml", "search.h5", "search.h5.journal"};
+    json_t *summary = NULL;
+    int skip, resume;
+    long recorded;
+    struct step s;
+    AB_CALL(search_identity(c, &identity));
+    AB_CALL(in_dir(c, "search.yaml", yaml_path));
+    AB_CALL(in_dir(c, "search.h5", store));
+    AB_CALL(begin_stage(r, "search", "search", identity, "search.h5", &skip, &summary));
+    if (skip) {
+        search_summary(r->sum, summary);
+        say("search: skipped (complete: %ld evaluations, front %ld, hypervolume %.6g) -> %s",
+            r->sum->evaluations, r->sum->front_size, r->sum->hypervolume, store);
+        json_object_set_new(r->sum->stages, "search", json_string("skipped"));
+        goto cleanup;
+    }
+    AB_CALL(ab_campaign_search_yaml(c, "reduced.h5", "search.h5", &text));
+    AB_CALL(write_text(yaml_path, text));
+    AB_CALL(ab_search_config_parse(text, strlen(text), yaml_path, &cfg));
+    AB_CALL(store_resumable("search", store, cfg->identity, &resume, &recorded));
+    say("search: %s autobuild_nas in %s (budget %ld = %ld + %ld x %ld)%s",
+        resume ? "resuming" : "starting", cfg->space_spec, c->init + c->iterations *
+        c->per_iteration, c->init, c->iterations, c->per_iteration,
+        resume ? ", evaluations recorded so far are reused" : "");
+    signals_checkpoint(1);
+    memset(&s, 0, sizeof s);
+    s.kind = STEP_DISPATCH;
+    announce(r->rt, &s);
+    AB_CALL(ab_search_run(r->rt, cfg, resume, 1, &ss));
+    if (ss.interrupted) {
+        r->sum->interrupted = 1;
+        say("search: interrupted: %ld evaluations saved in %s; run the campaign again to "
+            "continue", ss.unique, store);
+        goto cleanup;
+    }
+    summary = json_pack("{s:I,s:I,s:I,s:I,s:f,s:f}", "evaluations", (json_int_t)ss.evaluations,
+                        "unique", (json_int_t)ss.unique, "failed", (json_int_t)ss.failed,
+                        "front_size", (json_int_t)ss.front_size, "hypervolume", ss.hypervolume,
+                        "seconds", ss.seconds);
+    AB_CHECK_ALLOC(summary);
+    AB_CALL(ab_stamp_write(c->dir, "search", identity, outputs, 3, summary));
+    search_summary(r->sum, summary);
+    json_object_set_new(r->sum->stages, "search", json_string("done"));
+    say("search: %ld evaluations (%ld failed), front %ld, hypervolume %.6g (%.1f s) -> %s",
+        ss.evaluations, ss.failed, ss.front_size, ss.hypervolume, ss.seconds, store);
+cleanup:
+    signals_checkpoint(0);
+    ab_search_config_destroy(&cfg);
+    json_decref(summary);
+    free(identity);
+    free(text);
+    return rc;
+}
+
+/* ---- report ------------------------------------------------------------------------ */
+
+static ab_status stage_report(struct run *r)
+{
+    ab_status rc = AB_OK;
+    const struct ab_campaign *c = r->c;
+    char store[PATH_MAX], front[PATH_MAX], history[PATH_MAX], png[PATH_MAX], *identity = NULL;
+    const char *outputs[] = {"front.csv", "history.csv", "front.png"};
+    json_t *id = json_object(), *h1 = NULL, *h2 = NULL, *summary = NULL;
+    int skip;
+    AB_CHECK_ALLOC(id);
+    AB_CALL(content_id(c, "search.h5", &h1));
+    AB_CALL(content_id(c, "search.h5.journal", &h2));
+    json_object_set_new(id, "stage", json_string("report"));
+    json_object_set_new(id, "store", h1);
+    json_object_set_new(id, "journal", h2);
+    AB_CALL(dump_identity(id, &identity));
+    id = NULL;
+    AB_CALL(in_dir(c, "search.h5", store));
+    AB_CALL(in_dir(c, "front.csv", front));
+    AB_CALL(in_dir(c, "history.csv", history));
+    AB_CALL(in_dir(c, "front.png", png));
+    AB_CALL(begin_stage(r, "report", "report", identity, "front.csv", &skip, &summary));
+    if (skip) {
+        say("report: skipped (complete) -> %s, %s, %s", front, history, png);
+        json_object_set_new(r->sum->stages, "report", json_string("skipped"));
+        goto cleanup;
+    }
+    AB_CALL(ab_search_report_files(store, front, history, png));
+    AB_CALL(ab_stamp_write(c->dir, "report", identity, outputs, 3, NULL));
+    json_object_set_new(r->sum->stages, "report", json_string("done"));
+    say("report: the front -> %s, hypervolume per iteration -> %s, picture -> %s", front,
+        history, png);
+cleanup:
+    json_decref(id);
+    json_decref(summary);
+    free(identity);
+    return rc;
+}
+
+/* ---- the whole campaign ------------------------------------------------------------- */
+
+void ab_campaign_summary_free(struct ab_campaign_summary *s)
+{
+    if (!s) return;
+    free(s->reduced_size);
+    json_decref(s->stages);
+    json_decref(s->predictors);
+    memset(s, 0, sizeof *s);
+}
+
+/* 1 when a stop signal arrived since the last stage with evaluations. */
+static int stopped(struct run *r)
+{
+    if (!ab_dispatch_stop_requested()) return 0;
+    r->sum->interrupted = 1;
+    say("stopped by a signal; run the campaign again to continue");
+    return 1;
+}
+
+ab_status ab_campaign_run(const struct ab_runtime *rt, const struct ab_campaign *c,
+                          struct ab_campaign_summary *sum)
+{
+    ab_status rc = AB_OK;
+    struct run r = {rt, c, sum, ab_store_now()};
+    json_t *data_id = NULL;
+    memset(sum, 0, sizeof *sum);
+    sum->stages = json_object();
+    sum->predictors = json_array();
+    AB_CHECK(sum->stages && sum->predictors, AB_ERR_NOMEM, "out of memory");
+    AB_CALL(make_dir(c->dir));
+    say("%s: campaign in %s (space %s, %d evaluating process%s)", c->origin, c->dir,
+        c->space->name, rt->size > 1 ? rt->size - 1 : 1, rt->size > 2 ? "es" : "");
+    AB_CALL(stage_data(&r));
+    if (sum->interrupted) goto cleanup;
+    AB_CALL(content_id(c, "data.h5", &data_id));
+    for (int i = 0; i < c->n_pred && !stopped(&r); i++) AB_CALL(stage_train(&r, i, data_id));
+    for (int i = 0; i < c->n_pred && !sum->interrupted; i++) AB_CALL(stage_label(&r, i));
+    if (sum->interrupted || stopped(&r)) goto cleanup;
+    AB_CALL(stage_reduce(&r));
+    if (stopped(&r)) goto cleanup;
+    AB_CALL(stage_search(&r));
+    if (sum->interrupted) goto cleanup;
+    AB_CALL(stage_report(&r));
+cleanup:
+    ab_campaign_release(rt);
+    json_decref(data_id);
+    sum->seconds = ab_store_now() - r.t0;
+    return rc;
+}
+
+ab_status ab_campaign_serve(const struct ab_runtime *rt)
+{
+    struct step *s = malloc(sizeof *s);
+    if (!s) return ab_err_set(AB_ERR_NOMEM, "out of memory");
+    for (;;) {
+        struct ab_ensemble *ens = NULL;
+        if (MPI_Bcast(s, (int)sizeof *s, MPI_BYTE, 0, rt->comm) != MPI_SUCCESS) {
+            free(s);
+            return ab_err_set(AB_ERR_MPI, "campaign: lost the coordinator");
+        }
+        if (s->kind == STEP_END) break;
+        /* a failure here is rank 0's too (it reports it and ends the campaign) */
+        if (s->kind == STEP_DISPATCH && ab_dispatch_serve(rt) != AB_OK)
+            ab_log(AB_LOG_DEBUG, "campaign: serving evaluations: %s", ab_err_msg());
+        if (s->kind == STEP_ENSEMBLE && ensemble_step(rt, s, &ens) != AB_OK)
+            ab_log(AB_LOG_DEBUG, "campaign: ensemble: %s", ab_err_msg());
+        ab_ensemble_destroy(&ens);
+        ab_err_clear();
+    }
+    free(s);
+    return AB_OK;
+}
