@@ -120,7 +120,12 @@ static ab_status load_evaluators(struct ab_yamldoc *d, yaml_node_t *ev, const ch
         const char *file = json_string_value(json_object_get(spec, "file"));
         snprintf(where, sizeof where, "%s: line %d: %s[%d]", d->origin,
                  ab_yamldoc_line(ab_yamldoc_seq_item(d, ev, i)), path, i + 1);
-        AB_CALL(ab_evaluator_create(&ctx, spec, where, &one));
+        rc = ab_evaluator_create(&ctx, spec, where, &one);
+        if (rc) {
+            /* some evaluators name only their file: say where the spec is */
+            if (strncmp(ab_err_msg(), d->origin, strlen(d->origin))) ab_err_prefix("%s", where);
+            goto cleanup;
+        }
         ab_evaluator_destroy(&one);
         copy = json_deep_copy(spec);
         AB_CHECK_ALLOC(copy);
