@@ -69,6 +69,9 @@ struct worker {
     int busy;        /* items in flight */
     int node;
     char host[64];
+    char *buf;       /* this worker's WORK message, kept until its send completes */
+    size_t cap;
+    MPI_Request req;
 };
 
 struct ab_dispatch {
@@ -78,8 +81,6 @@ struct ab_dispatch {
     struct worker *w;   /* [rt->size] */
     int *node_excl;     /* [rt->size]: exclusive items in flight per node leader */
     char host[64];
-    char *sendbuf;
-    size_t sendcap;
     char *recvbuf;
     size_t recvcap;
 };
@@ -147,6 +148,7 @@ ab_status ab_dispatch_create(const struct ab_runtime *rt, struct ab_eval_chain *
         AB_MPI(MPI_Gather(&me, (int)sizeof me, MPI_BYTE, all, (int)sizeof me, MPI_BYTE, 0,
                           rt->comm));
         d->n_workers = rt->size - 1;
+        for (int r = 0; r < rt->size; r++) d->w[r].req = MPI_REQUEST_NULL;
         for (int r = 1; r < rt->size; r++) {
             d->w[r].node = all[r].node >= 0 && all[r].node < rt->size ? all[r].node : r;
             snprintf(d->w[r].host, sizeof d->w[r].host, "%s", all[r].host);
@@ -224,22 +226,28 @@ cleanup:
 
 /* ---- MPI coordinator ------------------------------------------------------- */
 
-/* Sends items (idx[i], js[i]) to worker r as one WORK message. */
+/* Sends items (idx[i], js[i]) to worker r as one WORK message. The send
+ * is non-blocking: a message above the eager limit would otherwise hold the
+ * coordinator until the worker wakes up to receive it. The worker's buffer
+ * is reused only after its previous send completed (it has, once the worker
+ * answered, so the wait returns at once). */
 static ab_status send_work(struct ab_dispatch *d, int r, const int *idx, const char *const *js,
                            int cnt)
 {
     ab_status rc = AB_OK;
+    struct worker *w = &d->w[r];
     size_t need = 1;
     size_t at = 0;
+    if (w->req != MPI_REQUEST_NULL) AB_MPI(MPI_Wait(&w->req, MPI_STATUS_IGNORE));
     for (int i = 0; i < cnt; i++) need += strlen(js[i]) + 16;
-    AB_CALL(grow(&d->sendbuf, &d->sendcap, need));
+    AB_CALL(grow(&w->buf, &w->cap, need));
     for (int i = 0; i < cnt; i++) {
-        int k = snprintf(d->sendbuf + at, d->sendcap - at, "%d\t%s\n", idx[i], js[i]);
+        int k = snprintf(w->buf + at, w->cap - at, "%d\t%s\n", idx[i], js[i]);
         at += (size_t)k;
     }
-    AB_MPI(MPI_Send(d->sendbuf, (int)at, MPI_CHAR, r, TAG_WORK, d->rt->comm));
-    d->w[r].busy += cnt;
-    if (d->chain->exclusive) d->node_excl[d->w[r].node] += cnt;
+    AB_MPI(MPI_Isend(w->buf, (int)at, MPI_CHAR, r, TAG_WORK, d->rt->comm, &w->req));
+    w->busy += cnt;
+    if (d->chain->exclusive) d->node_excl[w->node] += cnt;
 cleanup:
     return rc;
 }
@@ -457,12 +465,14 @@ void ab_dispatch_destroy(struct ab_dispatch **pd, int force)
             fflush(NULL);
             MPI_Abort(d->rt->comm, 75);
         }
-        for (int r = 1; r < d->rt->size; r++)
+        for (int r = 1; r < d->rt->size; r++) {
+            if (d->w[r].req != MPI_REQUEST_NULL) MPI_Wait(&d->w[r].req, MPI_STATUS_IGNORE);
             MPI_Send(NULL, 0, MPI_CHAR, r, TAG_STOP, d->rt->comm);
+        }
+        for (int r = 0; r < d->rt->size; r++) free(d->w[r].buf);
     }
     free(d->w);
     free(d->node_excl);
-    free(d->sendbuf);
     free(d->recvbuf);
     free(d);
     *pd = NULL;
