@@ -275,9 +275,6 @@ static ab_status load_predictor(struct ab_yamldoc *d, yaml_node_t *e, const char
     if (rc)
         return ab_err_prefix("%s: line %d: %s.target", d->origin,
                              ab_yamldoc_line(ab_yamldoc_get(d, e, "target")), path);
-    p->name = strdup(name);
-    p->target = strdup(target);
-    if (!p->name || !p->target) return ab_err_set(AB_ERR_NOMEM, "out of memory");
     ab_train_opts_default(&p->opts);
     ab_pred_config_default(c->space, &p->cfg);
     AB_TRY(ab_yamldoc_int(d, e, path, "epochs", p->opts.epochs, 0, 1000000, &p->opts.epochs));
@@ -309,6 +306,9 @@ static ab_status load_predictor(struct ab_yamldoc *d, yaml_node_t *e, const char
         if (!p->folds) p->folds = 5;
         if (!p->seeds) p->seeds = 1;
     }
+    p->name = strdup(name);
+    p->target = strdup(target);
+    if (!p->name || !p->target) return ab_err_set(AB_ERR_NOMEM, "out of memory");
     return AB_OK;
 }
 
@@ -323,8 +323,9 @@ static ab_status load_predictors(struct ab_yamldoc *d, yaml_node_t *root, struct
     for (int i = 0; i < ab_yamldoc_seq_len(s); i++) {
         char path[64];
         snprintf(path, sizeof path, "predictors[%d]", i + 1);
-        AB_TRY(load_predictor(d, ab_yamldoc_seq_item(d, s, i), path, c, &c->pred[i]));
-        c->n_pred = i + 1;
+        ab_status rc = load_predictor(d, ab_yamldoc_seq_item(d, s, i), path, c, &c->pred[i]);
+        c->n_pred = i + 1; /* destroy frees what the entry holds */
+        if (rc) return rc;
     }
     return AB_OK;
 }

@@ -29,6 +29,11 @@
  *    without resolutions and predictors without stage moments score the
  *    plain standardised norm; units files round-trip exactly and bad ones are
  *    refused.
+ * 4. Reduce (ab_units_reduce): the sorted, repeat-free union of every
+ *    file's top-K subgraphs per unit, one K or one per unit, the top K of
+ *    each size when constrained, sample resolutions given or the scoring
+ *    one; K 0, a K list of the wrong length, a foreign resolution and files
+ *    of two spaces are refused.
  *
  * The best-first construction of `autobuild build` is checked against brute
  * force in tests/cli/test_modules.sh.
@@ -1174,6 +1179,89 @@ static void test_units_file(void)
     ab_units_destroy(&us);
 }
 
+/* ---- reduce: the top-K union (ab_units_reduce) -------------------------------- */
+
+/* A units file in memory: per unit, `n` subgraph indices (best first) with
+ * node counts nodes[i] (the scores themselves do not matter to reduce). */
+static struct ab_units *fake_units(const char *space, const uint64_t *index, const int *nodes,
+                                   long n, int resolution)
+{
+    struct ab_units *us = calloc(1, sizeof *us);
+    CU_ASSERT_FATAL(us != NULL);
+    us->space = open_space(space);
+    us->n_units = us->space->n_units;
+    us->resolution = resolution;
+    for (int u = 0; u < us->n_units; u++) {
+        struct ab_unit_scores *s = &us->u[u];
+        s->n = n;
+        s->index = malloc(sizeof *s->index * (size_t)n);
+        s->score = malloc(sizeof *s->score * (size_t)n);
+        s->raw = malloc(sizeof *s->raw * (size_t)n);
+        s->nodes = malloc(sizeof *s->nodes * (size_t)n);
+        CU_ASSERT_FATAL(s->index && s->score && s->raw && s->nodes);
+        for (long i = 0; i < n; i++) {
+            s->index[i] = index[i] + (uint64_t)u; /* units differ a little */
+            s->nodes[i] = nodes[i];
+            s->score[i] = s->raw[i] = (double)(n - i);
+        }
+    }
+    return us;
+}
+
+static void test_reduce_union(void)
+{
+    /* file A ranks 50, 40, 30, 20, 10 (sizes 2, 2, 3, 3, 4); file B 40, 60, 10, 70, 80 */
+    const uint64_t ia[] = {50, 40, 30, 20, 10}, ib[] = {40, 60, 10, 70, 80};
+    const int na[] = {2, 2, 3, 3, 4}, nb[] = {3, 3, 2, 2, 4};
+    struct ab_units *us[3] = {fake_units("ofa_mbv3", ia, na, 5, 224),
+                              fake_units("ofa_mbv3", ib, nb, 5, 224), NULL};
+    struct ab_space *sp = NULL;
+    int ks[5] = {2, 2, 2, 2, 2}, res[2] = {192, 208};
+    /* unconstrained, K 2: {50, 40} u {40, 60}, sorted, no repeats */
+    CU_ASSERT_FATAL(ab_units_reduce(us, 2, ks, 1, 0, NULL, 0, "r.h5", &sp) == AB_OK);
+    CU_ASSERT(sp->reduced == 1);
+    CU_ASSERT_STRING_EQUAL(sp->reduced_source, "r.h5");
+    for (int u = 0; u < 5; u++) {
+        CU_ASSERT_FATAL(sp->allowed[u].n == 3);
+        CU_ASSERT(sp->allowed[u].index[0] == 40 + (uint64_t)u);
+        CU_ASSERT(sp->allowed[u].index[1] == 50 + (uint64_t)u);
+        CU_ASSERT(sp->allowed[u].index[2] == 60 + (uint64_t)u);
+    }
+    /* sample resolutions: the scoring resolution by default */
+    CU_ASSERT(sp->n_sample_resolutions == 1 && sp->sample_resolutions[0] == 224);
+    ab_space_destroy(&sp);
+    /* one K per unit, given resolutions */
+    int per[5] = {1, 2, 3, 4, 5};
+    CU_ASSERT_FATAL(ab_units_reduce(us, 1, per, 5, 0, res, 2, "r.h5", &sp) == AB_OK);
+    for (int u = 0; u < 5; u++) CU_ASSERT(sp->allowed[u].n == (uint64_t)per[u]);
+    CU_ASSERT(sp->n_sample_resolutions == 2 && sp->sample_resolutions[1] == 208);
+    ab_space_destroy(&sp);
+    /* constrained, K 1: the best of each size; A: 50 (2), 30 (3), 10 (4);
+     * B: 40 (3), 10 (2), 80 (4) -> {10, 30, 40, 50, 80} */
+    CU_ASSERT_FATAL(ab_units_reduce(us, 2, per, 1, 1, NULL, 0, "r.h5", &sp) == AB_OK);
+    {
+        const uint64_t want[] = {10, 30, 40, 50, 80};
+        CU_ASSERT_FATAL(sp->allowed[0].n == 5);
+        for (int i = 0; i < 5; i++) CU_ASSERT(sp->allowed[0].index[i] == want[i]);
+    }
+    ab_space_destroy(&sp);
+    /* refusals: K 0, a K list of the wrong length, a foreign resolution,
+     * files of two spaces */
+    ks[0] = 0;
+    CU_ASSERT(ab_units_reduce(us, 2, ks, 1, 0, NULL, 0, "r.h5", &sp) == AB_ERR_INPUT);
+    CU_ASSERT(msg_has("k must be at least 1") && sp == NULL);
+    ks[0] = 2;
+    CU_ASSERT(ab_units_reduce(us, 2, ks, 2, 0, NULL, 0, "r.h5", &sp) == AB_ERR_INPUT);
+    CU_ASSERT(msg_has("one per unit (5 units), got 2") && sp == NULL);
+    res[0] = 225;
+    CU_ASSERT(ab_units_reduce(us, 2, ks, 1, 0, res, 1, "r.h5", &sp) == AB_ERR_INPUT);
+    CU_ASSERT(msg_has("resolution 225") && sp == NULL);
+    us[2] = fake_units("ofa_pn", ia, na, 5, 224);
+    CU_ASSERT(ab_units_reduce(us, 3, ks, 1, 0, NULL, 0, "r.h5", &sp) == AB_ERR_INPUT);
+    CU_ASSERT(msg_has("units file 3 is of space 'ofa_pn'") && sp == NULL);
+    for (int i = 0; i < 3; i++) ab_units_destroy(&us[i]);
+}
+
 /* ---- driver ----------------------------------------------------------------- */
 
 static void setup(void)
@@ -1205,6 +1293,7 @@ static const struct cu_case cases[] = {
     {"scoring: hand-set moments on ofa_pn (capped hops)", test_score_handset_ofa_pn},
     {"scoring: no stage moments, no resolutions", test_score_untrained_macro8},
     {"units file: round trip and refusals", test_units_file},
+    {"reduce: top-K union, constrained, refusals", test_reduce_union},
     {"cleanup", cleanup},
     {NULL, NULL}};
 
