@@ -16,7 +16,7 @@
 
 #include "util/fsutil.h"
 
-#define FNV_OFFSET 1469598103934665603ULL
+#define FNV_OFFSET 14695981039346656037ULL
 #define FNV_PRIME 1099511628211ULL
 
 uint64_t ab_stamp_hash_text(const char *s)
