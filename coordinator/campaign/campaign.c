@@ -724,6 +724,7 @@ static ab_status search_identity(const struct ab_campaign *c, char **out)
     json_object_set_new(id, "stage_mutate_prob", json_real(c->mutate_prob));
     json_object_set_new(id, "seed", json_integer((json_int_t)c->search_seed));
     json_object_set_new(id, "resolution", json_integer(c->search_resolution));
+    json_object_set_new(id, "mode", json_string(c->search_async ? "async" : "sync"));
     json_object_set_new(id, "objectives", objs);
     objs = NULL;
     json_object_set_new(id, "evaluators", ev);

@@ -84,6 +84,7 @@ struct ab_campaign {
     double mutate_prob, snapshot_interval;
     uint64_t search_seed;
     int search_resolution;       /* 0: the search's default */
+    int search_async;            /* search.mode: async (steady state) instead of sync */
     int n_obj;
     struct ab_objective obj[AB_SEARCH_MAX_OBJ];
     json_t *search_run_specs;    /* evaluator specs, `file` paths absolute */

@@ -458,7 +458,7 @@ static ab_status load_search(struct ab_yamldoc *d, yaml_node_t *root, struct ab_
 {
     static const char *const keys[] = {"init", "iterations", "per_iteration",
                                        "stage_mutate_prob", "seed", "resolution", "objectives",
-                                       "evaluators", "snapshot_interval", NULL};
+                                       "evaluators", "snapshot_interval", "mode", NULL};
     ab_status rc = AB_OK;
     yaml_node_t *s = ab_yamldoc_get(d, root, "search"), *ev;
     char **metrics = NULL;
@@ -481,6 +481,11 @@ static ab_status load_search(struct ab_yamldoc *d, yaml_node_t *root, struct ab_
              "%s: line %d: search.resolution: %ld is not a resolution of space %s", d->origin,
              ab_yamldoc_line(ab_yamldoc_get(d, s, "resolution")), res, c->space->name);
     c->search_resolution = (int)res;
+    {
+        int is_sync;
+        AB_CALL(one_of(d, s, "search", "mode", "sync", "async", &is_sync));
+        c->search_async = !is_sync;
+    }
     AB_CALL(load_objectives(d, s, c));
     if ((ev = ab_yamldoc_get(d, s, "evaluators"))) {
         AB_CALL(load_evaluators(d, ev, "search.evaluators", c, &c->search_run_specs,
@@ -605,6 +610,7 @@ ab_status ab_campaign_search_yaml(const struct ab_campaign *c, const char *space
             (unsigned long long)c->search_seed);
         if (c->search_resolution)
             at += (size_t)snprintf(buf + at, cap - at, "  resolution: %d\n", c->search_resolution);
+        if (c->search_async) at += (size_t)snprintf(buf + at, cap - at, "  mode: async\n");
         ab_format_double(c->snapshot_interval, num, sizeof num);
         snprintf(buf + at, cap - at,
                  "  snapshot_interval: %s\n"

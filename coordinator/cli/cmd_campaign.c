@@ -87,6 +87,7 @@ static const char campaign_help[] =
     "    stage_mutate_prob: 0.5\n"
     "    seed: 1                  # (default campaign.seed)\n"
     "    resolution: 224          # (default 224 for OFA)\n"
+    "    mode: sync               # or async (steady state), see 'search --help'\n"
     "    objectives:\n"
     "      - {metric: acc, goal: max, ref: 0.70}     # ref: hypervolume reference\n"
     "      - {metric: latency_npu, goal: min, ref: 60.0}\n"

@@ -19,7 +19,7 @@
  *    evaluators' identity.
  * 3. The generated search configuration parses (ab_search_config_parse)
  *    into the campaign's search: autobuild_nas in the given reduced space,
- *    sizes, seed, objectives with directions and references, evaluators
+ *    sizes, seed, mode, objectives with directions and references, evaluators
  *    with absolute file paths, the store beside it.
  */
 #include <stdio.h>
@@ -261,6 +261,8 @@ static void test_config_errors(void)
                  "give: a)", NULL);
     expect_error("  init: 30\n", "  init: 30\n  variant: stage_full\n",
                  "unknown key 'variant' in search", NULL);
+    expect_error("  init: 30\n", "  init: 30\n  mode: fast\n",
+                 "search.mode: expected sync or async, got 'fast'", NULL);
 }
 
 /* An evaluator file's content is part of the identity: a table file that
@@ -308,7 +310,7 @@ static void test_search_yaml(void)
     char *text = NULL, *y, path[600];
     snprintf(path, sizeof path, "%s/c.yaml", tmpdir);
     y = edited("  init: 30\n", "  init: 30\n  iterations: 2\n  stage_mutate_prob: 0.25\n"
-                               "  resolution: 208\n  seed: 77\n");
+                               "  resolution: 208\n  seed: 77\n  mode: async\n");
     CU_ASSERT_FATAL(ab_campaign_parse(y, strlen(y), path, &c) == AB_OK);
     /* a reduced space: the first 3 subgraphs of every unit */
     CU_ASSERT_FATAL(ab_space_open("ofa_mbv3", &sp) == AB_OK);
@@ -328,6 +330,7 @@ static void test_search_yaml(void)
     CU_ASSERT(s->variant == AB_AUTOBUILD_NAS && s->space->reduced);
     CU_ASSERT(s->init == 30 && s->iterations == 2 && s->per_iteration == 20);
     CU_ASSERT(s->mutate_prob == 0.25 && s->seed == 77 && s->resolution == 208);
+    CU_ASSERT(s->async == 1);
     CU_ASSERT(s->n_obj == 2 && s->obj[0].maximize && !s->obj[1].maximize);
     CU_ASSERT(s->obj[0].ref == 0.6 && s->obj[1].ref == 200.0);
     CU_ASSERT_STRING_EQUAL(s->obj[1].metric, "latency");
