@@ -1040,9 +1040,10 @@ ab_status ab_search_run(const struct ab_runtime *rt, struct ab_search_config *cf
     if (resume)
         ab_log(AB_LOG_INFO, "resuming %s: %ld evaluations recorded, %ld iterations", cfg->store,
                st->n, st->n_iter);
-    ab_log(AB_LOG_INFO, "search: %s on %s, budget %ld (%ld + %ld x %ld), %d evaluating "
+    ab_log(AB_LOG_INFO, "search: %s%s on %s, budget %ld (%ld + %ld x %ld), %d evaluating "
            "process%s, store %s",
-           variant_names[cfg->variant], cfg->space->name, budget, cfg->init, cfg->iterations,
+           variant_names[cfg->variant], cfg->async ? " (async)" : "", cfg->space->name, budget,
+           cfg->init, cfg->iterations,
            cfg->per_iteration, ab_dispatch_workers(disp),
            ab_dispatch_workers(disp) == 1 ? "" : "es", cfg->store);
     if (cfg->async) AB_CALL(run_async(&r, disp, resume, &interrupted));
@@ -1096,10 +1097,15 @@ cleanup:
     } else if (released && rt->mpi && rt->size > 1) {
         /* dispatch creation failed after the broadcast: workers wait for STOP */
     }
+    sum->seconds = ab_store_now() - t0;
     if (interrupted && rc == AB_OK)
         ab_log(AB_LOG_WARN, "interrupted: %ld evaluations saved in %s; continue with --resume",
                sum->unique, cfg->store);
-    sum->seconds = ab_store_now() - t0;
+    else if (rc == AB_OK)
+        ab_log(AB_LOG_INFO, "done: %ld evaluations (%ld failed) in %.1f s, front %ld, "
+               "hypervolume %.6g; 'autobuild report %s --plot front.png' draws it",
+               sum->evaluations, sum->failed, sum->seconds, sum->front_size, sum->hypervolume,
+               cfg->store);
     for (long i = 0; i < e.n; i++) {
         free(e.c[i].json);
         free(e.c[i].metrics);
