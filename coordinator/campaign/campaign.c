@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "campaign/campaign.h"
@@ -72,9 +73,36 @@ static void say(const char *fmt, ...)
     fflush(stderr);
 }
 
+/* Steps travel by a non-blocking broadcast so that waiting workers can
+ * sleep between polls instead of spinning (rank 0 may train for hours
+ * between two steps, and the workers share its node). */
 static void announce(const struct ab_runtime *rt, struct step *s)
 {
-    if (rt->mpi && rt->size > 1) MPI_Bcast(s, (int)sizeof *s, MPI_BYTE, 0, rt->comm);
+    MPI_Request req;
+    if (!rt->mpi || rt->size <= 1) return;
+    if (MPI_Ibcast(s, (int)sizeof *s, MPI_BYTE, 0, rt->comm, &req) == MPI_SUCCESS)
+        MPI_Wait(&req, MPI_STATUS_IGNORE);
+}
+
+/* Worker side of announce(): waits with growing sleeps (at most 20 ms). */
+static ab_status await_step(const struct ab_runtime *rt, struct step *s)
+{
+    MPI_Request req;
+    long idle_us = 0;
+    int done = 0;
+    if (MPI_Ibcast(s, (int)sizeof *s, MPI_BYTE, 0, rt->comm, &req) != MPI_SUCCESS)
+        return ab_err_set(AB_ERR_MPI, "campaign: lost the coordinator");
+    for (;;) {
+        struct timespec ts;
+        if (MPI_Test(&req, &done, MPI_STATUS_IGNORE) != MPI_SUCCESS)
+            return ab_err_set(AB_ERR_MPI, "campaign: lost the coordinator");
+        if (done) return AB_OK;
+        idle_us = idle_us ? idle_us * 2 : 10;
+        if (idle_us > 20000) idle_us = 20000;
+        ts.tv_sec = 0;
+        ts.tv_nsec = idle_us * 1000;
+        nanosleep(&ts, NULL);
+    }
 }
 
 void ab_campaign_release(const struct ab_runtime *rt)
@@ -236,7 +264,11 @@ static ab_status on_labelled(void *vctx, const struct ab_dispatch_done *d)
     return AB_OK;
 }
 
-static ab_status data_identity(const struct ab_campaign *c, char **out)
+/* The data stage's identity; with with_n = 0 the identity of its store,
+ * which holds the evaluations of the first architectures drawn with the
+ * seed whatever n is (the first n of a longer sample are the shorter
+ * sample), so a larger or smaller n keeps every recorded evaluation. */
+static ab_status data_identity(const struct ab_campaign *c, int with_n, char **out)
 {
     json_t *id = json_object(), *res = json_array(), *ev = json_loads(c->data_evaluators_id, 0,
                                                                       NULL);
@@ -249,7 +281,7 @@ static ab_status data_identity(const struct ab_campaign *c, char **out)
     for (int i = 0; i < c->n_res; i++) json_array_append_new(res, json_integer(c->res[i]));
     json_object_set_new(id, "stage", json_string("data"));
     json_object_set_new(id, "space", json_string(c->space->definition));
-    json_object_set_new(id, "n", json_integer(c->n));
+    if (with_n) json_object_set_new(id, "n", json_integer(c->n));
     json_object_set_new(id, "seed", json_integer((json_int_t)c->data_seed));
     json_object_set_new(id, "resolutions", res);
     json_object_set_new(id, "evaluators", ev);
@@ -362,13 +394,14 @@ static ab_status stage_data(struct run *r)
     struct ab_eval_context ctx = {c->space, c->origin, c->base_dir, NULL};
     struct labelling x = {0};
     struct ab_arch *archs = NULL;
-    char *identity = NULL, store_path[PATH_MAX], out[PATH_MAX];
+    char *identity = NULL, *store_identity = NULL, store_path[PATH_MAX], out[PATH_MAX];
     json_t *summary = NULL;
     const char *outputs[] = {"data.h5"};
     int skip, resume, interrupted = 0;
     long recorded, failed = 0;
     double t0 = ab_store_now();
-    AB_CALL(data_identity(c, &identity));
+    AB_CALL(data_identity(c, 1, &identity));
+    AB_CALL(data_identity(c, 0, &store_identity));
     AB_CALL(in_dir(c, "data.h5", out));
     AB_CALL(in_dir(c, "data-labels.h5", store_path));
     AB_CALL(begin_stage(r, "data", "data", identity, "data.h5", &skip, &summary));
@@ -382,9 +415,9 @@ static ab_status stage_data(struct run *r)
     }
     AB_CALL(ab_arch_sample_unique(c->space, c->n, c->data_seed, c->res, c->n_res, &archs));
     AB_CALL(ab_eval_chain_create(&ctx, c->data_run_specs, &x.chain));
-    AB_CALL(store_resumable("data", store_path, identity, &resume, &recorded));
+    AB_CALL(store_resumable("data", store_path, store_identity, &resume, &recorded));
     if (resume) say("data: resuming %s: %ld evaluations recorded", store_path, recorded);
-    AB_CALL(ab_store_open(store_path, identity, (const char *const *)x.chain->metrics,
+    AB_CALL(ab_store_open(store_path, store_identity, (const char *const *)x.chain->metrics,
                           x.chain->n_metrics, resume, &x.st));
     signals_checkpoint(1);
     AB_CALL(label_missing(r, &x, archs, c->n, &interrupted));
@@ -417,6 +450,7 @@ cleanup:
     ab_eval_chain_destroy(&x.chain);
     free(archs);
     free(identity);
+    free(store_identity);
     json_decref(summary);
     return rc;
 }
@@ -920,9 +954,9 @@ ab_status ab_campaign_serve(const struct ab_runtime *rt)
     if (!s) return ab_err_set(AB_ERR_NOMEM, "out of memory");
     for (;;) {
         struct ab_ensemble *ens = NULL;
-        if (MPI_Bcast(s, (int)sizeof *s, MPI_BYTE, 0, rt->comm) != MPI_SUCCESS) {
+        if (await_step(rt, s) != AB_OK) {
             free(s);
-            return ab_err_set(AB_ERR_MPI, "campaign: lost the coordinator");
+            return ab_err_status();
         }
         if (s->kind == STEP_END) break;
         /* a failure here is rank 0's too (it reports it and ends the campaign) */

@@ -2,7 +2,8 @@
 # `autobuild campaign`: a full run writes every stage's file; a rerun skips
 # every stage and changes no file; a changed search budget redoes only
 # search and report; a changed predictor redoes its training, labelling and
-# what follows; a removed output is made again; kill -9 during the data
+# what follows; a removed output is made again; a larger data.n evaluates
+# only the new architectures; kill -9 during the data
 # stage, then a rerun, gives exactly N labelled architectures and the
 # uninterrupted run's dataset; SIGTERM checkpoints and exits 75; under
 # mpirun -np 3 the dataset (and the front) equal the plain run's; bad
@@ -112,6 +113,12 @@ rm camp/front.png
 "$AB" campaign --config c.yaml > /dev/null 2> run5.err
 grep -q '^\[campaign\] report: .*front.csv is missing or was changed' run5.err && [ -s camp/front.png ] &&
   [ "$(stage_lines run5.err skipped)" = 7 ] && ok || bad "removed output: $(grep campaign run5.err)"
+
+# --- a larger n: the recorded evaluations are kept, only the new ones run ---------------
+config c.yaml camp 350 4 0 6
+"$AB" campaign --config c.yaml --json > run6.json 2> run6.err
+grep -q '^\[campaign\] data: 300/350 labelled, 50 to evaluate' run6.err && [ "$(jget run6.json labelled)" = 350 ] &&
+  [ "$(stage_lines run6.err skipped)" = 0 ] && ok || bad "larger n: $(grep campaign run6.err)"
 
 # --- kill -9 during the data stage, then rerun ----------------------------------------
 config ref.yaml ref 300 1 0
