@@ -28,11 +28,11 @@ ab_status ab_fs_temp_path(const char *path, char *buf, size_t cap)
     return AB_OK;
 }
 
-static ab_status fsync_path(const char *path, int dir)
+static ab_status fsync_path(const char *path)
 {
-    int fd = open(path, dir ? O_RDONLY | O_DIRECTORY : O_RDONLY);
+    int fd = open(path, O_RDONLY);
     if (fd < 0) return ab_err_set(AB_ERR_IO, "%s: cannot open to flush: %s", path, strerror(errno));
-    if (fsync(fd) != 0 && !dir) {
+    if (fsync(fd) != 0) {
         int e = errno;
         close(fd);
         return ab_err_set(AB_ERR_IO, "%s: cannot flush to disk: %s", path, strerror(e));
@@ -45,13 +45,20 @@ ab_status ab_fs_commit(const char *tmp, const char *path)
 {
     ab_status rc = AB_OK;
     char dir[PATH_MAX];
-    AB_CALL(fsync_path(tmp, 0));
+    AB_CALL(fsync_path(tmp));
     AB_CHECK(rename(tmp, path) == 0, AB_ERR_IO, "%s: cannot rename %s into place: %s", path,
              tmp, strerror(errno));
     snprintf(dir, sizeof dir, "%s", path);
-    /* Directory flush is best effort: some file systems refuse it. */
-    (void)fsync_path(dirname(dir), 1);
-    ab_err_clear();
+    /* Directory flush is best effort: some file systems refuse it. It
+     * records no error, so a commit during a caller's cleanup keeps the
+     * error being reported. */
+    {
+        int fd = open(dirname(dir), O_RDONLY | O_DIRECTORY);
+        if (fd >= 0) {
+            (void)fsync(fd);
+            close(fd);
+        }
+    }
 cleanup:
     if (rc) unlink(tmp);
     return rc;

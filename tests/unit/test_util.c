@@ -114,6 +114,14 @@ static void test_fs_commit(void)
     free(text);
     CU_ASSERT_EQUAL(ab_fs_read_all(path, 2, &text, &len), AB_OK); /* under the 64 KiB chunk */
     free(text);
+    /* a commit during a failing caller's cleanup keeps the caller's error */
+    ab_err_set(AB_ERR_INPUT, "the caller's error");
+    f = fopen(tmp, "w");
+    fputs("again", f);
+    fclose(f);
+    CU_ASSERT_EQUAL(ab_fs_commit(tmp, path), AB_OK);
+    CU_ASSERT_STRING_EQUAL(ab_err_msg(), "the caller's error");
+    ab_err_clear();
     CU_ASSERT_EQUAL(ab_fs_commit("/nonexistent/tmp", path), AB_ERR_IO);
     CU_ASSERT_TRUE(ab_fs_exists(path)); /* untouched */
     char small[8];
