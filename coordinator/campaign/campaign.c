@@ -831,7 +831,10 @@ static ab_status stage_search(struct run *r)
     memset(&s, 0, sizeof s);
     s.kind = STEP_DISPATCH;
     announce(r->rt, &s);
-    AB_CALL(ab_search_run(r->rt, cfg, resume, 1, &ss));
+    if ((rc = ab_search_run(r->rt, cfg, resume, 1, &ss)) != AB_OK) {
+        ab_err_prefix("%s: search", c->origin);
+        goto cleanup;
+    }
     if (ss.interrupted) {
         r->sum->interrupted = 1;
         say("search: interrupted: %ld evaluations saved in %s; run the campaign again to "
