@@ -3,7 +3,8 @@
 # every stage and changes no file; a changed search budget redoes only
 # search and report; a changed predictor redoes its training, labelling and
 # what follows; a removed output is made again; a larger data.n evaluates
-# only the new architectures; kill -9 during the data
+# only the new architectures; failed evaluations are left out and counted;
+# kill -9 during the data
 # stage, then a rerun, gives exactly N labelled architectures and the
 # uninterrupted run's dataset; SIGTERM checkpoints and exits 75; under
 # mpirun -np 3 the dataset (and the front) equal the plain run's; bad
@@ -119,6 +120,16 @@ config c.yaml camp 350 4 0 6
 "$AB" campaign --config c.yaml --json > run6.json 2> run6.err
 grep -q '^\[campaign\] data: 300/350 labelled, 50 to evaluate' run6.err && [ "$(jget run6.json labelled)" = 350 ] &&
   [ "$(stage_lines run6.err skipped)" = 0 ] && ok || bad "larger n: $(grep campaign run6.err)"
+
+# --- failed evaluations are left out of the dataset and counted ----------------------
+sed 's/sleep_ms: 0}/sleep_ms: 0, fail_rate: 0.1}/; s/dir: camp,/dir: failing,/' c.yaml > f.yaml
+"$AB" campaign --config f.yaml --json > f.json 2> f.err
+nf=$(jget f.json failed)
+nl=$(jget f.json labelled)
+[ -n "$nf" ] && [ "$nf" -gt 0 ] && [ $((nf + nl)) = 350 ] &&
+  [ "$("$AB" data info failing/data.h5 --json | sed -n 's/.*"n":\([0-9]*\).*/\1/p')" = "$nl" ] && ok ||
+  bad "failed evaluations: $(tail -1 f.json) $(tail -1 f.err)"
+grep -q "^\[campaign\] data: $nl labelled, $nf failed (left out)" f.err && ok || bad "failed: progress line"
 
 # --- kill -9 during the data stage, then rerun ----------------------------------------
 config ref.yaml ref 300 1 0
