@@ -12,6 +12,7 @@
  * failed on rank 0).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <math.h>
 #include <signal.h>
@@ -19,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -911,9 +913,32 @@ void ab_campaign_summary_free(struct ab_campaign_summary *s)
     memset(s, 0, sizeof *s);
 }
 
+/* Takes DIR/campaign.lock (an advisory lock the kernel drops when the
+ * process ends, even by kill -9), so two runs never write one folder:
+ * a requeued job that starts while the old one still shuts down fails
+ * with a clear message instead of corrupting the stores. */
+static ab_status lock_dir(const struct ab_campaign *c, int *fd)
+{
+    char path[PATH_MAX];
+    AB_TRY(in_dir(c, "campaign.lock", path));
+    *fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+    if (*fd < 0) return ab_err_set(AB_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
+    if (flock(*fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        close(*fd);
+        *fd = -1;
+        if (e == EWOULDBLOCK)
+            return ab_err_set(AB_ERR_INPUT, "%s: another 'autobuild campaign' is running in this "
+                              "folder; wait for it to end (or stop it) and run again", c->dir);
+        return ab_err_set(AB_ERR_IO, "%s: cannot lock: %s", path, strerror(e));
+    }
+    return AB_OK;
+}
+
 /* 1 when a stop signal arrived since the last stage with evaluations. */
 static int stopped(struct run *r)
 {
+    if (r->sum->interrupted) return 1;
     if (!ab_dispatch_stop_requested()) return 0;
     r->sum->interrupted = 1;
     say("stopped by a signal; run the campaign again to continue");
@@ -926,11 +951,13 @@ ab_status ab_campaign_run(const struct ab_runtime *rt, const struct ab_campaign 
     ab_status rc = AB_OK;
     struct run r = {rt, c, sum, ab_store_now()};
     json_t *data_id = NULL;
+    int lock = -1;
     memset(sum, 0, sizeof *sum);
     sum->stages = json_object();
     sum->predictors = json_array();
     AB_CHECK(sum->stages && sum->predictors, AB_ERR_NOMEM, "out of memory");
     AB_CALL(make_dir(c->dir));
+    AB_CALL(lock_dir(c, &lock));
     say("%s: campaign in %s (space %s, %d evaluating process%s)", c->origin, c->dir,
         c->space->name, rt->size > 1 ? rt->size - 1 : 1, rt->size > 2 ? "es" : "");
     AB_CALL(stage_data(&r));
@@ -946,6 +973,7 @@ ab_status ab_campaign_run(const struct ab_runtime *rt, const struct ab_campaign 
     AB_CALL(stage_report(&r));
 cleanup:
     ab_campaign_release(rt);
+    if (lock >= 0) close(lock); /* releases the lock */
     json_decref(data_id);
     sum->seconds = ab_store_now() - r.t0;
     return rc;

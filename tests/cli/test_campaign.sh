@@ -6,7 +6,8 @@
 # only the new architectures; failed evaluations are left out and counted;
 # kill -9 during the data
 # stage, then a rerun, gives exactly N labelled architectures and the
-# uninterrupted run's dataset; SIGTERM checkpoints and exits 75; under
+# uninterrupted run's dataset; SIGTERM checkpoints and exits 75; a second
+# run in a folder that a campaign is using is refused; under
 # mpirun -np 3 the dataset (and the front) equal the plain run's; bad
 # configurations fail with one line naming file, line and key, exit 2, and
 # write nothing.
@@ -155,6 +156,10 @@ config t.yaml t 300 1 4
 "$AB" campaign --config t.yaml > t1.out 2> t1.err &
 p=$!
 started_labelling t
+# a second run in the same folder meanwhile is refused
+"$AB" campaign --config t.yaml > /dev/null 2> tsecond.err
+[ $? = 2 ] && grep -q "another 'autobuild campaign' is running in this folder" tsecond.err && ok ||
+  bad "a concurrent run was not refused: $(cat tsecond.err)"
 kill -TERM $p
 wait $p
 rc=$?
