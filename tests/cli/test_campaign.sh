@@ -218,5 +218,12 @@ expect_error "no --config" "--config C.yaml is required" "$AB" campaign
 cd ..
 "$AB" campaign --help | grep -q "predictors:" && ok || bad "campaign --help"
 
+# --- the example configuration runs -------------------------------------------------------
+EXAMPLE=$(dirname "$(realpath "${BASH_SOURCE[0]}")")/../../experiments/campaign-synthetic.yaml
+sed 's#^  dir: .*#  dir: example#' "$EXAMPLE" > example.yaml
+"$AB" campaign --config example.yaml --json > ex.json 2> ex.err
+[ $? = 0 ] && [ "$(jget ex.json labelled)" = 1000 ] && [ -s example/front.png ] && ok ||
+  bad "experiments/campaign-synthetic.yaml: $(tail -1 ex.err)"
+
 echo "test_campaign: $pass passed, $fail failed"
 [ $fail = 0 ]
