@@ -611,6 +611,11 @@ ab_status ab_campaign_search_yaml(const struct ab_campaign *c, const char *space
         if (c->search_resolution)
             at += (size_t)snprintf(buf + at, cap - at, "  resolution: %d\n", c->search_resolution);
         if (c->search_async) at += (size_t)snprintf(buf + at, cap - at, "  mode: async\n");
+        /* the labelling store holds results of the very same evaluators:
+         * an architecture the data stage evaluated is not evaluated again */
+        if (c->data_evaluators_id && c->search_evaluators_id &&
+            !strcmp(c->data_evaluators_id, c->search_evaluators_id))
+            at += (size_t)snprintf(buf + at, cap - at, "  cache: [data-labels.h5]\n");
         ab_format_double(c->snapshot_interval, num, sizeof num);
         snprintf(buf + at, cap - at,
                  "  snapshot_interval: %s\n"

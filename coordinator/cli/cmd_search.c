@@ -76,6 +76,10 @@ static const char search_help[] =
     "                             # and/or blocks, min_layers, max_layers,\n"
     "                             # stage_mutate_probs (per stage)\n"
     "    snapshot_interval: 5     # seconds between HDF5 snapshots (at least)\n"
+    "    cache: [old.h5]          # stores of earlier evaluations by the same\n"
+    "                             # evaluators (another search, a campaign's\n"
+    "                             # labelling): their results are reused, not\n"
+    "                             # evaluated again (counted in \"cached\")\n"
     "  evaluators:                # every candidate goes through all; metrics merge\n"
     "    - {type: table, file: labelled.h5}\n"
     "    - {type: predictor, file: l1_npu.h5, metric: latency_npu}\n"
@@ -121,11 +125,11 @@ ab_status ab_cmd_search(int argc, char **argv, struct ab_runtime *rt)
     loaded = 1;
     AB_CALL(ab_search_run(rt, cfg, resume, quiet || json, &sum));
     if (json) {
-        printf("{\"evaluations\":%ld,\"unique_archs\":%ld,\"failed\":%ld,\"hypervolume\":%.17g,"
-               "\"front_size\":%ld,\"iterations\":%ld,\"seconds\":%.3f,\"interrupted\":%s,"
-               "\"store\":",
-               sum.evaluations, sum.unique, sum.failed, sum.hypervolume, sum.front_size,
-               sum.iterations, sum.seconds, sum.interrupted ? "true" : "false");
+        printf("{\"evaluations\":%ld,\"unique_archs\":%ld,\"failed\":%ld,\"cached\":%ld,"
+               "\"hypervolume\":%.17g,\"front_size\":%ld,\"iterations\":%ld,\"seconds\":%.3f,"
+               "\"interrupted\":%s,\"store\":",
+               sum.evaluations, sum.unique, sum.failed, sum.cached, sum.hypervolume,
+               sum.front_size, sum.iterations, sum.seconds, sum.interrupted ? "true" : "false");
         json_t *s = json_string(cfg->store);
         char *t = json_dumps(s, JSON_ENCODE_ANY);
         printf("%s}\n", t ? t : "null");

@@ -60,6 +60,8 @@ void ab_search_config_destroy(struct ab_search_config **pc)
     json_decref(c->evaluators);
     free(c->store);
     free(c->identity);
+    for (int i = 0; i < c->n_cache; i++) free(c->cache[i]);
+    free(c->cache);
     free(c);
     *pc = NULL;
 }
@@ -218,6 +220,29 @@ static char *resolve(const struct ab_search_config *c, const char *p)
     return strdup(buf);
 }
 
+/* search.cache: a store path or a list of them (relative to the file). */
+static ab_status load_cache(struct ab_yamldoc *d, yaml_node_t *s, struct ab_search_config *c)
+{
+    yaml_node_t *v = ab_yamldoc_get(d, s, "cache");
+    int n;
+    if (!v) return AB_OK;
+    n = v->type == YAML_SEQUENCE_NODE ? ab_yamldoc_seq_len(v) : 1;
+    c->cache = calloc((size_t)n + 1, sizeof *c->cache);
+    if (!c->cache) return ab_err_set(AB_ERR_NOMEM, "out of memory");
+    for (int i = 0; i < n; i++) {
+        yaml_node_t *item = v->type == YAML_SEQUENCE_NODE ? ab_yamldoc_seq_item(d, v, i) : v;
+        const char *t = item && item->type == YAML_SCALAR_NODE ? ab_yamldoc_text(item) : NULL;
+        if (!t || !*t)
+            return ab_err_set(AB_ERR_INPUT, "%s: line %d: search.cache: expected a store path or "
+                              "a list of them",
+                              d->origin, ab_yamldoc_line(item ? item : v));
+        c->cache[i] = resolve(c, t);
+        if (!c->cache[i]) return ab_err_set(AB_ERR_NOMEM, "out of memory");
+        c->n_cache = i + 1;
+    }
+    return AB_OK;
+}
+
 static ab_status make_identity(struct ab_search_config *c, struct ab_yamldoc *d,
                                yaml_node_t *search)
 {
@@ -281,7 +306,7 @@ ab_status ab_search_config_parse(const char *text, size_t len, const char *path,
     static const char *const top_keys[] = {"search", "evaluators", "store", NULL};
     static const char *const search_keys[] = {
         "space", "variant", "init", "iterations", "per_iteration", "stage_mutate_prob", "seed",
-        "objectives", "resolution", "insight", "snapshot_interval", "mode", NULL};
+        "objectives", "resolution", "insight", "snapshot_interval", "mode", "cache", NULL};
     ab_status rc = AB_OK;
     char *dir = NULL, *evj = NULL;
     struct ab_yamldoc *d = NULL;
@@ -360,6 +385,7 @@ ab_status ab_search_config_parse(const char *text, size_t len, const char *path,
     }
     AB_CALL(load_insight(d, s, c));
     AB_CALL(load_objectives(d, s, c));
+    AB_CALL(load_cache(d, s, c));
     ev = ab_yamldoc_get(d, root, "evaluators");
     AB_CALL(ab_yamldoc_expect_seq(d, ev, "evaluators"));
     evj = ab_yamldoc_to_json(d, ev);
@@ -687,10 +713,20 @@ cleanup:
 
 /* ---- evaluation through the store ------------------------------------------- */
 
+/* A store of earlier evaluations (search.cache) and where our metrics sit
+ * among its columns. */
+struct cache_src {
+    struct ab_store *st;
+    int col[64];   /* the dispatcher carries at most 64 metrics */
+};
+
 struct run_ctx {
     struct ea *e;
     struct ab_store *st;
     struct ab_eval_chain *chain;
+    struct cache_src *cache;
+    int n_cache;
+    long cached;
     long *pending;     /* batch index -> candidate */
     int iteration;
     long done, failed, budget, fresh;
@@ -727,6 +763,77 @@ static ab_status on_done(void *vctx, const struct ab_dispatch_done *d)
     return AB_OK;
 }
 
+/* Opens the search.cache stores read-only: each must record every metric of
+ * the chain, made by evaluators of the same names. */
+static ab_status open_caches(struct run_ctx *r)
+{
+    const struct ab_search_config *cfg = r->cfg;
+    const struct ab_eval_chain *ch = r->chain;
+    if (!cfg->n_cache) return AB_OK;
+    if (ch->n_metrics > 64) return ab_err_set(AB_ERR_INPUT, "search.cache: at most 64 metrics");
+    r->cache = calloc((size_t)cfg->n_cache, sizeof *r->cache);
+    if (!r->cache) return ab_err_set(AB_ERR_NOMEM, "out of memory");
+    for (int k = 0; k < cfg->n_cache; k++) {
+        struct cache_src *cs = &r->cache[k];
+        if (ab_store_read(cfg->cache[k], &cs->st) != AB_OK)
+            return ab_err_prefix("%s: search.cache", cfg->origin);
+        r->n_cache = k + 1;
+        for (int m = 0; m < ch->n_metrics; m++) {
+            cs->col[m] = -1;
+            for (int q = 0; q < cs->st->n_metrics; q++)
+                if (!strcmp(cs->st->metrics[q], ch->metrics[m])) cs->col[m] = q;
+            if (cs->col[m] < 0)
+                return ab_err_set(AB_ERR_INPUT, "%s: search.cache: %s records no metric '%s'; "
+                                  "reuse only a store made by the same evaluators",
+                                  cfg->origin, cfg->cache[k], ch->metrics[m]);
+        }
+        if (cs->st->n > 0 && strcmp(cs->st->ev[0].evaluator, ch->names))
+            return ab_err_set(AB_ERR_INPUT, "%s: search.cache: %s was evaluated by '%s', this "
+                              "search evaluates with '%s'; reuse only a store made by the same "
+                              "evaluators",
+                              cfg->origin, cfg->cache[k], cs->st->ev[0].evaluator, ch->names);
+        ab_log(AB_LOG_INFO, "reusing %ld evaluations of %s", cs->st->n, cfg->cache[k]);
+    }
+    return AB_OK;
+}
+
+static void close_caches(struct run_ctx *r)
+{
+    for (int k = 0; k < r->n_cache; k++) ab_store_close(&r->cache[k].st);
+    free(r->cache);
+    r->cache = NULL;
+    r->n_cache = 0;
+}
+
+/* Takes candidate ci's result from a cache store when one recorded the same
+ * architecture, and records it in this search's store (*hit = 1). */
+static ab_status take_cached(struct run_ctx *r, long ci, int *hit)
+{
+    struct cand *c = &r->e->c[ci];
+    *hit = 0;
+    for (int k = 0; k < r->n_cache; k++) {
+        long at = ab_store_find(r->cache[k].st, c->hash);
+        const struct ab_store_eval *se;
+        if (at < 0) continue;
+        se = &r->cache[k].st->ev[at];
+        if (strcmp(se->arch, c->json)) continue; /* a hash collision, not this one */
+        for (int m = 0; m < r->e->n_metrics; m++) c->metrics[m] = se->metrics[r->cache[k].col[m]];
+        c->status = se->status;
+        struct ab_store_eval rec = {
+            .seq = ci, .iteration = r->iteration, .hash = c->hash, .arch = c->json,
+            .status = se->status, .rank = se->rank, .host = se->host,
+            .evaluator = se->evaluator, .t_start = se->t_start, .t_end = se->t_end,
+            .metrics = c->metrics, .error = se->error};
+        AB_TRY(ab_store_add(r->st, &rec));
+        r->done++;
+        r->cached++;
+        if (se->status) r->failed++;
+        *hit = 1;
+        return AB_OK;
+    }
+    return AB_OK;
+}
+
 /* Evaluates candidates [from, e->n): recorded ones come from the store. */
 static ab_status evaluate_block(struct run_ctx *r, struct ab_dispatch *disp, long from,
                                 int *interrupted)
@@ -747,6 +854,11 @@ static ab_status evaluate_block(struct run_ctx *r, struct ab_dispatch *disp, lon
             r->done++;
             if (se->status) r->failed++;
             continue;
+        }
+        {
+            int hit;
+            AB_CALL(take_cached(r, i, &hit));
+            if (hit) continue;
         }
         archs[k] = e->c[i].arch;
         json[k] = e->c[i].json;
@@ -842,18 +954,30 @@ static ab_status async_record(struct async_ctx *a, long k)
     return AB_OK;
 }
 
-static ab_status async_done(void *vctx, const struct ab_dispatch_done *d)
+/* The iteration the next finished evaluation counts towards. */
+static void async_iteration(struct run_ctx *r)
 {
-    struct async_ctx *a = vctx;
-    struct run_ctx *r = a->r;
     const struct ab_search_config *c = r->cfg;
     r->iteration = r->done < c->init ? 0 : (int)(1 + (r->done - c->init) / c->per_iteration);
     if (r->iteration > c->iterations) r->iteration = (int)c->iterations;
-    AB_TRY(on_done(r, d));
-    AB_TRY(front_insert(r->e, d->index));
-    while (a->next_record <= c->iterations && r->done >= boundary(c, a->next_record))
+}
+
+/* After candidate ci finished: the front, and the iterations it completes. */
+static ab_status async_after(struct async_ctx *a, long ci)
+{
+    struct run_ctx *r = a->r;
+    AB_TRY(front_insert(r->e, ci));
+    while (a->next_record <= r->cfg->iterations && r->done >= boundary(r->cfg, a->next_record))
         AB_TRY(async_record(a, a->next_record++));
     return AB_OK;
+}
+
+static ab_status async_done(void *vctx, const struct ab_dispatch_done *d)
+{
+    struct async_ctx *a = vctx;
+    async_iteration(a->r);
+    AB_TRY(on_done(a->r, d));
+    return async_after(a, d->index);
 }
 
 /* One new candidate: a child of the front or, in the initial pool or when
@@ -894,6 +1018,16 @@ static ab_status async_feed(void *vctx, int max, int *n, int *idx, struct ab_arc
         long i;
         AB_TRY(async_propose(a, random_phase));
         i = e->n - 1;
+        if (a->r->n_cache) {
+            int hit;
+            async_iteration(a->r);
+            AB_TRY(take_cached(a->r, i, &hit));
+            if (hit) {
+                a->live++;
+                AB_TRY(async_after(a, i));
+                continue;
+            }
+        }
         idx[*n] = (int)i;
         archs[*n] = e->c[i].arch;
         js[*n] = e->c[i].json;
@@ -1019,6 +1153,9 @@ ab_status ab_search_run(const struct ab_runtime *rt, struct ab_search_config *cf
                     cfg->origin, cfg->obj[k].metric, list);
         }
     }
+    r.cfg = cfg;
+    r.chain = chain;
+    AB_CALL(open_caches(&r));
     AB_CALL(ab_store_open(cfg->store, cfg->identity, (const char *const *)chain->metrics,
                           chain->n_metrics, resume, &st));
     specs = json_dumps(cfg->evaluators, JSON_COMPACT);
@@ -1077,6 +1214,7 @@ ab_status ab_search_run(const struct ab_runtime *rt, struct ab_search_config *cf
     if (cfg->async) hv = r.hv;
     if (!interrupted) ab_store_set_complete(st, 1);
     sum->evaluations = cfg->async ? r.done : e.n;
+    sum->cached = r.cached;
     sum->unique = st->n;
     sum->failed = r.failed;
     sum->front_size = e.n_front;
@@ -1102,10 +1240,12 @@ cleanup:
         ab_log(AB_LOG_WARN, "interrupted: %ld evaluations saved in %s; continue with --resume",
                sum->unique, cfg->store);
     else if (rc == AB_OK)
-        ab_log(AB_LOG_INFO, "done: %ld evaluations (%ld failed) in %.1f s, front %ld, "
-               "hypervolume %.6g; 'autobuild report %s --plot front.png' draws it",
-               sum->evaluations, sum->failed, sum->seconds, sum->front_size, sum->hypervolume,
-               cfg->store);
+        ab_log(AB_LOG_INFO, "done: %ld evaluations (%ld failed, %ld reused from search.cache) in "
+               "%.1f s, front %ld, hypervolume %.6g; 'autobuild report %s --plot front.png' "
+               "draws it",
+               sum->evaluations, sum->failed, sum->cached, sum->seconds, sum->front_size,
+               sum->hypervolume, cfg->store);
+    close_caches(&r);
     for (long i = 0; i < e.n; i++) {
         free(e.c[i].json);
         free(e.c[i].metrics);

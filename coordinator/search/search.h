@@ -73,6 +73,8 @@ struct ab_search_config {
     char *store;         /* the store path, resolved */
     double snapshot_interval;
     int async;           /* mode: async (steady state) instead of sync */
+    char **cache;        /* stores whose evaluations are reused (search.cache) */
+    int n_cache;
     /* layer_insight rules, per stage */
     int min_layers[AB_MAX_STAGES], max_layers[AB_MAX_STAGES];
     uint8_t allowed[AB_MAX_STAGES][AB_MAX_CHOICES + 1];
@@ -91,6 +93,7 @@ void ab_search_config_destroy(struct ab_search_config **c);
 
 struct ab_search_summary {
     long evaluations, unique, failed, front_size, iterations;
+    long cached;   /* taken from search.cache stores instead of evaluated */
     double hypervolume, seconds;
     int interrupted;
 };

@@ -69,6 +69,8 @@ for f in data.h5 data-labels.h5 predictors/acc.h5 predictors/fast.h5 units/acc.h
   [ -s camp/$f ] && ok || bad "full run: camp/$f missing"
 done
 [ "$(jget run1.json labelled)" = 300 ] && ok || bad "full run: 300 labelled: $(tail -1 run1.json)"
+# the search reuses the labelling's results (same evaluators): never evaluated twice
+grep -q '^  cache: \[data-labels.h5\]$' camp/search.yaml && ok || bad "search does not reuse the labels"
 [ "$(jget run1.json evaluations)" = 90 ] && ok || bad "full run: 90 evaluations: $(tail -1 run1.json)"
 [ "$("$AB" data info camp/data.h5 --json | sed -n 's/.*"n":\([0-9]*\).*/\1/p')" = 300 ] && ok ||
   bad "data.h5: $("$AB" data info camp/data.h5 --json)"

@@ -154,6 +154,35 @@ EOF
 "$AB" report tab_run.h5 --csv tab.csv > /dev/null
 grep -q "not in the table" tab.csv && ok || bad "table: error text recorded"
 
+# --- search.cache: results of earlier stores are reused, not evaluated again ---------------
+config cc1.yaml cc1.h5 stage_full 40 3 30 0
+"$AB" search --config cc1.yaml --json > cc1.json 2> /dev/null
+config cc2.yaml cc2.h5 stage_full 40 3 30 0
+sed -i 's/^  seed: 7$/  seed: 7\n  cache: cc1.h5/' cc2.yaml
+"$AB" search --config cc2.yaml --json > cc2.json 2> /dev/null
+[ "$(jget cc2.json cached)" = 130 ] && ok || bad "cache: $(tail -1 cc2.json)"
+[ "$(jget cc2.json hypervolume)" = "$(jget cc1.json hypervolume)" ] && ok || bad "cache: other front"
+[ "$("$AB" report cc2.h5 --json | grep -o '"unique_archs":[0-9]*')" = '"unique_archs":130' ] && ok ||
+  bad "cache: the reused results are not all in the new store"
+if [ $have_mpi = 1 ]; then
+  config cc3.yaml cc3.h5 stage_full 40 3 30 0
+  sed -i 's/^  seed: 7$/  seed: 7\n  cache: [cc1.h5]/' cc3.yaml
+  timeout 60 "$MPIEXEC" --oversubscribe -np 3 "$AB" search --config cc3.yaml --json > cc3.json 2> /dev/null
+  [ "$(jget cc3.json cached)" = 130 ] && ok || bad "cache under mpirun: $(tail -1 cc3.json)"
+fi
+# a different seed shares only what it proposes again; the budget is still exact
+config cc4.yaml cc4.h5 stage_full 40 3 30 0
+sed -i 's/^  seed: 7$/  seed: 8\n  cache: [cc1.h5, cc2.h5]/' cc4.yaml
+"$AB" search --config cc4.yaml --json > cc4.json 2> /dev/null
+[ "$(jget cc4.json evaluations)" = 130 ] && [ "$(jget cc4.json unique_archs)" = 130 ] && ok ||
+  bad "cache, other seed: $(tail -1 cc4.json)"
+config cc5.yaml cc5.h5 stage_full 40 3 30 0
+sed -i 's/^  seed: 7$/  seed: 7\n  cache: cc1.h5/; s/{type: synthetic, sleep_ms: 0}/{type: synthetic, metrics: [acc, lat]}/; s/metric: latency,/metric: lat,/' cc5.yaml
+expect_error "cache of other evaluators" "records no metric 'lat'" "$AB" search --config cc5.yaml
+config cc6.yaml cc6.h5 stage_full 40 3 30 0
+sed -i 's/^  seed: 7$/  seed: 7\n  cache: cc1.yaml/' cc6.yaml
+expect_error "cache that is not a store" "search.cache" "$AB" search --config cc6.yaml
+
 # --- bad input: one line, exit 2, nothing overwritten ------------------------------------
 cp ref_stage_full.h5 keep.h5
 cp ref_stage_full.h5.journal keep.h5.journal
