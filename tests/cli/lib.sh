@@ -4,7 +4,8 @@
 #                             CMD must exit 2 with exactly one stderr line
 #                             containing SUBSTRING and leave no new or
 #                             changed file names in the working folder
-#   finish NAME               prints the counts; exit status 0 iff no failure
+#   run_killed CONFIG LAUNCH...
+#                             a search resumed and killed (-9) at a random moment
 pass=0
 fail=0
 ok() { pass=$((pass + 1)); }
@@ -22,4 +23,27 @@ expect_error() {
   if ! grep -qF -- "$want" err.txt; then bad "$name: '$want' not in: $(cat err.txt)"; return; fi
   if [ "$before" != "$after" ]; then bad "$name: files changed: $(diff <(echo "$before") <(echo "$after"))"; return; fi
   ok
+}
+# run_killed CONFIG LAUNCH...: `$AB search --config CONFIG --resume` under the
+# launcher (none, or e.g. mpirun -np 3), kill -9 of the coordinator after a
+# random 0.1-0.9 s; output in kill.out / kill.err
+run_killed() {
+  local cfg=$1
+  shift
+  "$@" "$AB" search --config "$cfg" --resume --json > kill.out 2> kill.err &
+  local pid=$!
+  sleep "0.$(( (RANDOM % 9) + 1 ))"
+  # the coordinator: the launched process whose rank is 0 (or the plain one)
+  local target=$pid
+  for p in $(pgrep -P $pid); do
+    if grep -qz '^OMPI_COMM_WORLD_RANK=0$' /proc/$p/environ 2> /dev/null; then target=$p; fi
+  done
+  kill -9 $target 2> /dev/null
+  # mpirun normally ends the job when a rank dies; if it does not within
+  # 15 s (Open MPI can hang on a SIGKILLed rank), end the launcher too
+  for _ in $(seq 1 150); do kill -0 $pid 2> /dev/null || break; sleep 0.1; done
+  pkill -9 -P $pid 2> /dev/null
+  kill -9 $pid 2> /dev/null
+  wait $pid 2> /dev/null
+  return 0
 }

@@ -68,26 +68,6 @@ h5dump -a format ref_stage_full.h5 2> /dev/null | grep -q autobuild-store && ok 
 config k_ref.yaml kref.h5 stage_full 100 9 100 0
 "$AB" search --config k_ref.yaml --json > kref.json 2> /dev/null
 "$AB" report kref.h5 --json | sed 's/"history".*//' > kref_front.json
-run_killed() { # CONFIG LAUNCH... : start, kill -9 the coordinator after a random delay
-  local cfg=$1
-  shift
-  "$@" "$AB" search --config "$cfg" --resume --json > kill.out 2> kill.err &
-  local pid=$!
-  sleep "0.$(( (RANDOM % 9) + 1 ))"
-  # the coordinator: the launched process whose rank is 0 (or the plain one)
-  local target=$pid
-  for p in $(pgrep -P $pid); do
-    if grep -qz '^OMPI_COMM_WORLD_RANK=0$' /proc/$p/environ 2> /dev/null; then target=$p; fi
-  done
-  kill -9 $target 2> /dev/null
-  # mpirun normally ends the job when a rank dies; if it does not within
-  # 15 s (Open MPI can hang on a SIGKILLed rank), end the launcher too
-  for _ in $(seq 1 150); do kill -0 $pid 2> /dev/null || break; sleep 0.1; done
-  pkill -9 -P $pid 2> /dev/null
-  kill -9 $pid 2> /dev/null
-  wait $pid 2> /dev/null
-  return 0
-}
 for mode in plain mpi; do
   [ $mode = mpi ] && [ $have_mpi = 0 ] && continue
   config k.yaml k_$mode.h5 stage_full 100 9 100 1

@@ -82,23 +82,6 @@ if [ $have_mpi = 1 ]; then
 fi
 
 # --- kill -9 at random moments, then --resume --------------------------------------------
-kill_coordinator() { # CONFIG LAUNCH...
-  local cfg=$1
-  shift
-  "$@" "$AB" search --config "$cfg" --resume --json > kill.out 2> kill.err &
-  local pid=$!
-  sleep "0.$(( (RANDOM % 9) + 1 ))"
-  local target=$pid
-  for p in $(pgrep -P $pid); do
-    if grep -qz '^OMPI_COMM_WORLD_RANK=0$' /proc/$p/environ 2> /dev/null; then target=$p; fi
-  done
-  kill -9 $target 2> /dev/null
-  for _ in $(seq 1 150); do kill -0 $pid 2> /dev/null || break; sleep 0.1; done
-  pkill -9 -P $pid 2> /dev/null
-  kill -9 $pid 2> /dev/null
-  wait $pid 2> /dev/null
-  return 0
-}
 for mode in plain mpi; do
   [ $mode = mpi ] && [ $have_mpi = 0 ] && continue
   launch=""
@@ -110,7 +93,7 @@ for mode in plain mpi; do
   kill -9 $first 2> /dev/null
   wait $first 2> /dev/null
   for i in $(seq 1 "$KILLS"); do
-    kill_coordinator k.yaml $launch
+    run_killed k.yaml $launch
     if [ -e k_$mode.h5 ]; then
       h5dump -H k_$mode.h5 > /dev/null 2>&1 && ok || bad "$mode kill $i: store does not open"
     fi
