@@ -393,42 +393,6 @@ static ab_status load_modules(struct ab_yamldoc *d, yaml_node_t *root, struct ab
 
 /* ---- search: ---------------------------------------------------------------------- */
 
-static ab_status load_objectives(struct ab_yamldoc *d, yaml_node_t *s, struct ab_campaign *c)
-{
-    static const char *const keys[] = {"metric", "goal", "ref", NULL};
-    yaml_node_t *os = ab_yamldoc_get(d, s, "objectives");
-    AB_TRY(ab_yamldoc_expect_seq(d, os, "search.objectives"));
-    if (ab_yamldoc_seq_len(os) < 1 || ab_yamldoc_seq_len(os) > AB_SEARCH_MAX_OBJ)
-        return ab_err_set(AB_ERR_INPUT, "%s: line %d: search.objectives: 1 to %d objectives",
-                          d->origin, ab_yamldoc_line(os), AB_SEARCH_MAX_OBJ);
-    for (int i = 0; i < ab_yamldoc_seq_len(os); i++) {
-        yaml_node_t *o = ab_yamldoc_seq_item(d, os, i);
-        char path[64];
-        const char *metric, *goal;
-        snprintf(path, sizeof path, "search.objectives[%d]", i + 1);
-        AB_TRY(ab_yamldoc_check_keys(d, o, path, keys));
-        AB_TRY(ab_yamldoc_str_required(d, o, path, "metric", &metric));
-        AB_TRY(ab_yamldoc_str_required(d, o, path, "goal", &goal));
-        if (strcmp(goal, "max") && strcmp(goal, "min"))
-            return ab_err_set(AB_ERR_INPUT, "%s: line %d: %s.goal must be max or min, got '%s'",
-                              d->origin, ab_yamldoc_line(o), path, goal);
-        for (int k = 0; k < c->n_obj; k++)
-            if (!strcmp(c->obj[k].metric, metric))
-                return ab_err_set(AB_ERR_INPUT, "%s: line %d: objective '%s' is listed twice",
-                                  d->origin, ab_yamldoc_line(o), metric);
-        if (!ab_yamldoc_get(d, o, "ref"))
-            return ab_err_set(AB_ERR_INPUT, "%s: line %d: %s needs 'ref' (the hypervolume "
-                              "reference point's coordinate: a value worse than any you care "
-                              "about)", d->origin, ab_yamldoc_line(o), path);
-        c->obj[c->n_obj].metric = strdup(metric);
-        if (!c->obj[c->n_obj].metric) return ab_err_set(AB_ERR_NOMEM, "out of memory");
-        c->obj[c->n_obj].maximize = !strcmp(goal, "max");
-        c->n_obj++;
-        AB_TRY(ab_yamldoc_double(d, o, path, "ref", 0, -1e300, 1e300, &c->obj[c->n_obj - 1].ref));
-    }
-    return AB_OK;
-}
-
 /* Every objective must be a metric of the search's evaluators. */
 static ab_status check_objectives(struct ab_yamldoc *d, yaml_node_t *s, struct ab_campaign *c,
                                   char **metrics, int n_metrics)
@@ -486,7 +450,7 @@ static ab_status load_search(struct ab_yamldoc *d, yaml_node_t *root, struct ab_
         AB_CALL(one_of(d, s, "search", "mode", "sync", "async", &is_sync));
         c->search_async = !is_sync;
     }
-    AB_CALL(load_objectives(d, s, c));
+    AB_CALL(ab_search_objectives_parse(d, s, c->obj, &c->n_obj));
     if ((ev = ab_yamldoc_get(d, s, "evaluators"))) {
         AB_CALL(load_evaluators(d, ev, "search.evaluators", c, &c->search_run_specs,
                                 &c->search_evaluators_id, &metrics, &n_metrics));

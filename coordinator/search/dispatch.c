@@ -188,40 +188,33 @@ int ab_dispatch_workers(const struct ab_dispatch *d)
 
 /* ---- in-process ---------------------------------------------------------- */
 
-static ab_status run_local(struct ab_dispatch *d, const struct ab_arch *archs, int n,
-                           ab_dispatch_cb cb, void *ctx, int *interrupted)
+static ab_status stream_local(struct ab_dispatch *d, ab_dispatch_feed feed, void *feed_ctx,
+                              ab_dispatch_cb cb, void *ctx, int *interrupted);
+
+/* A feed over a fixed batch (ab_dispatch_run in-process). */
+struct array_feed {
+    const struct ab_arch *archs;
+    char *const *json;
+    int n, next;
+};
+
+static ab_status feed_array(void *vctx, int max, int *n, int *idx, struct ab_arch *archs,
+                            const char **js)
 {
-    ab_status rc = AB_OK;
-    struct ab_eval_chain *c = d->chain;
-    int cap = c->batch < 64 ? c->batch : 64;
-    double *m = malloc(sizeof *m * (size_t)cap * (size_t)(c->n_metrics + 1));
-    int *st = malloc(sizeof *st * (size_t)cap);
-    char *err = malloc((size_t)cap * AB_EVAL_ERRLEN);
-    AB_CHECK(m && st && err, AB_ERR_NOMEM, "out of memory");
-    for (int lo = 0; lo < n; lo += cap) {
-        int cnt = n - lo < cap ? n - lo : cap;
-        double t0, t1;
-        if (stop_flag) {
-            *interrupted = 1;
-            break;
-        }
-        t0 = ab_store_now();
-        AB_CALL(ab_eval_chain_run(c, archs + lo, cnt, m, st, err));
-        t1 = ab_store_now();
-        for (int j = 0; j < cnt; j++) {
-            struct ab_dispatch_done dn = {
-                .index = lo + j, .status = st[j], .rank = 0, .host = d->host,
-                .t_start = t0 + (t1 - t0) * j / cnt, .t_end = t0 + (t1 - t0) * (j + 1) / cnt,
-                .metrics = m + (size_t)j * (size_t)c->n_metrics,
-                .error = err + (size_t)j * AB_EVAL_ERRLEN};
-            AB_CALL(cb(ctx, &dn));
-        }
+    struct array_feed *f = vctx;
+    for (*n = 0; *n < max && f->next < f->n; (*n)++, f->next++) {
+        idx[*n] = f->next;
+        archs[*n] = f->archs[f->next];
+        js[*n] = f->json[f->next];
     }
-cleanup:
-    free(m);
-    free(st);
-    free(err);
-    return rc;
+    return AB_OK;
+}
+
+static ab_status run_local(struct ab_dispatch *d, const struct ab_arch *archs, char *const *json,
+                           int n, ab_dispatch_cb cb, void *ctx, int *interrupted)
+{
+    struct array_feed f = {archs, json, n, 0};
+    return stream_local(d, feed_array, &f, cb, ctx, interrupted);
 }
 
 /* ---- MPI coordinator ------------------------------------------------------- */
@@ -297,7 +290,7 @@ ab_status ab_dispatch_run(struct ab_dispatch *d, const struct ab_arch *archs,
     long idle_us = 0;
     double grace_until = 0;
     *interrupted = 0;
-    if (d->n_workers == 0) return run_local(d, archs, n, cb, ctx, interrupted);
+    if (d->n_workers == 0) return run_local(d, archs, json, n, cb, ctx, interrupted);
     AB_CHECK(d->chain->n_metrics <= 64, AB_ERR_INPUT, "at most 64 metrics");
     while (done < n) {
         int got = 0, sent = 0;
@@ -349,8 +342,9 @@ cleanup:
 
 /* ---- streaming (asynchronous steady state) ------------------------------------ */
 
-static ab_status stream_local(struct ab_dispatch *d, ab_dispatch_feed feed, ab_dispatch_cb cb,
-                              void *ctx, int *interrupted)
+/* In-process: evaluates what feed gives, in batches of at most 64. */
+static ab_status stream_local(struct ab_dispatch *d, ab_dispatch_feed feed, void *feed_ctx,
+                              ab_dispatch_cb cb, void *ctx, int *interrupted)
 {
     ab_status rc = AB_OK;
     struct ab_eval_chain *c = d->chain;
@@ -368,7 +362,7 @@ static ab_status stream_local(struct ab_dispatch *d, ab_dispatch_feed feed, ab_d
             *interrupted = 1;
             break;
         }
-        AB_CALL(feed(ctx, cap, &cnt, idx, archs, js));
+        AB_CALL(feed(feed_ctx, cap, &cnt, idx, archs, js));
         if (cnt <= 0) break;
         t0 = ab_store_now();
         AB_CALL(ab_eval_chain_run(c, archs, cnt, m, st, err));
@@ -402,7 +396,7 @@ ab_status ab_dispatch_stream(struct ab_dispatch *d, ab_dispatch_feed feed, ab_di
     long idle_us = 0, in_flight = 0;
     double grace_until = 0;
     *interrupted = 0;
-    if (d->n_workers == 0) return stream_local(d, feed, cb, ctx, interrupted);
+    if (d->n_workers == 0) return stream_local(d, feed, ctx, cb, ctx, interrupted);
     AB_CHECK(d->chain->n_metrics <= 64, AB_ERR_INPUT, "at most 64 metrics");
     archs = malloc(sizeof *archs * MAX_CHUNK);
     AB_CHECK_ALLOC(archs);

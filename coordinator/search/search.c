@@ -173,7 +173,8 @@ static ab_status load_insight(struct ab_yamldoc *d, yaml_node_t *s, struct ab_se
     return AB_OK;
 }
 
-static ab_status load_objectives(struct ab_yamldoc *d, yaml_node_t *s, struct ab_search_config *c)
+ab_status ab_search_objectives_parse(struct ab_yamldoc *d, yaml_node_t *s,
+                                     struct ab_objective *obj, int *n_obj)
 {
     static const char *const keys[] = {"metric", "goal", "ref", NULL};
     yaml_node_t *os = ab_yamldoc_get(d, s, "objectives");
@@ -192,19 +193,19 @@ static ab_status load_objectives(struct ab_yamldoc *d, yaml_node_t *s, struct ab
         if (strcmp(goal, "max") && strcmp(goal, "min"))
             return ab_err_set(AB_ERR_INPUT, "%s: line %d: %s.goal must be max or min, got '%s'",
                               d->origin, ab_yamldoc_line(o), path, goal);
-        for (int k = 0; k < c->n_obj; k++)
-            if (!strcmp(c->obj[k].metric, metric))
+        for (int k = 0; k < *n_obj; k++)
+            if (!strcmp(obj[k].metric, metric))
                 return ab_err_set(AB_ERR_INPUT, "%s: line %d: objective '%s' is listed twice",
                                   d->origin, ab_yamldoc_line(o), metric);
-        c->obj[c->n_obj].metric = strdup(metric);
-        if (!c->obj[c->n_obj].metric) return ab_err_set(AB_ERR_NOMEM, "out of memory");
-        c->obj[c->n_obj].maximize = !strcmp(goal, "max");
-        c->n_obj++;
         if (!ab_yamldoc_get(d, o, "ref"))
             return ab_err_set(AB_ERR_INPUT, "%s: line %d: %s needs 'ref' (the hypervolume "
                               "reference point's coordinate: a value worse than any you care "
                               "about)", d->origin, ab_yamldoc_line(o), path);
-        AB_TRY(ab_yamldoc_double(d, o, path, "ref", 0, -1e300, 1e300, &c->obj[c->n_obj - 1].ref));
+        obj[*n_obj].metric = strdup(metric);
+        if (!obj[*n_obj].metric) return ab_err_set(AB_ERR_NOMEM, "out of memory");
+        obj[*n_obj].maximize = !strcmp(goal, "max");
+        (*n_obj)++;
+        AB_TRY(ab_yamldoc_double(d, o, path, "ref", 0, -1e300, 1e300, &obj[*n_obj - 1].ref));
     }
     return AB_OK;
 }
@@ -384,7 +385,7 @@ ab_status ab_search_config_parse(const char *text, size_t len, const char *path,
         for (int ch = 0; ch < c->space->stages[st].n_choices; ch++) c->allowed[st][ch] = 1;
     }
     AB_CALL(load_insight(d, s, c));
-    AB_CALL(load_objectives(d, s, c));
+    AB_CALL(ab_search_objectives_parse(d, s, c->obj, &c->n_obj));
     AB_CALL(load_cache(d, s, c));
     ev = ab_yamldoc_get(d, root, "evaluators");
     AB_CALL(ab_yamldoc_expect_seq(d, ev, "evaluators"));

@@ -41,6 +41,7 @@
 #define AB_COORDINATOR_SEARCH_H
 
 #include <jansson.h>
+#include <yaml.h>
 
 #include "mpi/runtime.h"
 #include "space/space.h"
@@ -90,6 +91,14 @@ ab_status ab_search_config_load(const char *path, struct ab_search_config **out)
 ab_status ab_search_config_parse(const char *text, size_t len, const char *path,
                                  struct ab_search_config **out);
 void ab_search_config_destroy(struct ab_search_config **c);
+
+struct ab_yamldoc;
+/* Parses the `objectives:` list of the mapping s (metric, goal max|min, ref;
+ * 1 to AB_SEARCH_MAX_OBJ, no metric twice) into obj[*n_obj...], advancing
+ * *n_obj; the metric names are allocated (the caller frees them, also on
+ * failure). Errors name the file, line and key. */
+ab_status ab_search_objectives_parse(struct ab_yamldoc *d, yaml_node_t *s,
+                                     struct ab_objective *obj, int *n_obj);
 
 struct ab_search_summary {
     long evaluations, unique, failed, front_size, iterations;
