@@ -4,10 +4,22 @@
 #                             CMD must exit 2 with exactly one stderr line
 #                             containing SUBSTRING and leave no new or
 #                             changed file names in the working folder
+#   in_scratch NAME           cd into a fresh /tmp/ab_NAME_XXXXXX (in $T),
+#                             removed at exit
+#   jget FILE KEY             a top-level number or boolean of FILE's last
+#                             (JSON) line
 #   run_killed CONFIG LAUNCH...
 #                             a search resumed and killed (-9) at a random moment
 pass=0
 fail=0
+in_scratch() {
+  T=$(mktemp -d "/tmp/ab_$1_XXXXXX") || exit 1
+  trap 'rm -rf "$T"' EXIT
+  cd "$T" || exit 1
+}
+jget() {
+  tail -1 "$1" | sed -n "s/.*\"$2\":\([-0-9.eE+a-z]*\).*/\1/p"
+}
 ok() { pass=$((pass + 1)); }
 bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
 expect_error() {

@@ -18,14 +18,9 @@ AB=$(realpath "$1")
 MPIEXEC=${3:-mpirun}
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 export ASAN_OPTIONS=detect_leaks=0
-T=$(mktemp -d /tmp/ab_campaign_XXXXXX)
-trap 'rm -rf "$T"' EXIT
-cd "$T" || exit 1
+in_scratch campaign
 have_mpi=0
 command -v "$MPIEXEC" > /dev/null && have_mpi=1
-jget() { # FILE KEY: a top-level number of the last JSON line
-  tail -1 "$1" | sed -n "s/.*\"$2\":\([-0-9.eE+]*\).*/\1/p"
-}
 config() { # FILE DIR N ITERATIONS SLEEP_MS [EPOCHS_OF_FAST]
   cat > "$1" <<EOF
 campaign: {dir: $2, space: ofa_mbv3, seed: 3}

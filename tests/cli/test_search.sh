@@ -15,14 +15,9 @@ MPIEXEC=${3:-mpirun}
 KILLS=${4:-4}
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 export ASAN_OPTIONS=detect_leaks=0
-T=$(mktemp -d /tmp/ab_search_XXXXXX)
-trap 'rm -rf "$T"' EXIT
-cd "$T" || exit 1
+in_scratch search
 have_mpi=0
 command -v "$MPIEXEC" > /dev/null && have_mpi=1
-jget() { # FILE KEY: a top-level number of the last JSON line
-  tail -1 "$1" | sed -n "s/.*\"$2\":\([-0-9.eE+]*\).*/\1/p"
-}
 config() { # FILE STORE VARIANT INIT ITER PER SLEEP_MS [extra evaluator line]
   cat > "$1" <<EOF
 search:

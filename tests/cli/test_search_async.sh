@@ -14,14 +14,9 @@ MPIEXEC=${3:-mpirun}
 KILLS=${4:-4}
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 export ASAN_OPTIONS=detect_leaks=0
-T=$(mktemp -d /tmp/ab_async_XXXXXX)
-trap 'rm -rf "$T"' EXIT
-cd "$T" || exit 1
+in_scratch async
 have_mpi=0
 command -v "$MPIEXEC" > /dev/null && have_mpi=1
-jget() { # FILE KEY: a top-level value of the last JSON line
-  tail -1 "$1" | sed -n "s/.*\"$2\":\([-0-9.eE+a-z]*\).*/\1/p"
-}
 aconfig() { # FILE STORE MODE INIT ITER PER SLEEP_MS SPREAD
   cat > "$1" <<EOF
 search:
@@ -79,6 +74,11 @@ if [ $have_mpi = 1 ]; then
   # the work went to all four workers
   n=$("$AB" report m.h5 --csv m.csv > /dev/null && cut -d, -f6 m.csv | sed 1d | sort -u | wc -l)
   [ "$n" = 4 ] && ok || bad "async mpi: $n workers got work, expected 4"
+  # sleep_spread 8: evaluation times really vary (up to 64x; at least 8x here)
+  col=$(head -1 m.csv | tr ',' '\n' | grep -n -x seconds | cut -d: -f1)
+  spread=$(sed 1d m.csv | cut -d, -f"$col" | sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 }
+    END { printf "%.1f", hi / (lo > 0 ? lo : 1e-9) }')
+  awk -v s="$spread" 'BEGIN { exit !(s >= 8) }' && ok || bad "sleep_spread: times vary only ${spread}x"
 fi
 
 # --- kill -9 at random moments, then --resume --------------------------------------------
