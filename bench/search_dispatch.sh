@@ -5,10 +5,11 @@
 #     and async; evaluations per second and microseconds of coordinator work
 #     per evaluation, store included (median of R runs);
 #  2. scaling: an evaluator that sleeps 100 ms, 2/4/8/16/32 workers,
-#     evaluations per second and the fraction of linear (W x 10/s);
+#     evaluations per second (median of R runs), as a fraction of linear
+#     (W x 10/s) and of W/2 x the measured 2-worker rate;
 #  3. sync vs async when evaluation times vary 64x (50 ms x 8^u, u in
 #     [-1, 1]), 16 workers: wall time and worker utilisation (busy seconds /
-#     (workers x wall)) of the same budget.
+#     (workers x wall)) of the same budget (median of R runs).
 # Oversubscribing a small machine is fine for 2 and 3 (the workers sleep);
 # 1 measures the coordinator, which then shares its core.
 # usage: bench/search_dispatch.sh [BUILD_DIR] [NP] [R]
@@ -55,27 +56,33 @@ for mode in sync async; do
                                     m, $1, 1e6 / $1 }'
 done
 
-echo "== scaling: 100 ms evaluator"
+echo "== scaling: 100 ms evaluator (median of $R runs per worker count)"
+base=""
 for w in 2 4 8 16 32; do
-  rm -f "$T"/s.h5*
-  config "$T/s.yaml" s.h5 sync $((4 * w)) 4 $((4 * w)) 100 1
-  "${MPI[@]}" -np $((w + 1)) "$AB" search --config "$T/s.yaml" --json --quiet > "$T/s.json" 2> /dev/null
-  awk -v w=$w -v e="$(jnum "$T/s.json" evaluations)" -v s="$(jnum "$T/s.json" seconds)" \
-    'BEGIN { printf "%2d workers: %7.1f evaluations/s  (%.1f%% of linear %d/s)\n", w, e / s,
-             100 * e / s / (10 * w), 10 * w }'
+  rate=$(for r in $(seq "$R"); do
+    rm -f "$T"/s.h5*
+    config "$T/s.yaml" s.h5 sync $((4 * w)) 4 $((4 * w)) 100 1
+    "${MPI[@]}" -np $((w + 1)) "$AB" search --config "$T/s.yaml" --json --quiet > "$T/s.json" 2> /dev/null
+    awk -v e="$(jnum "$T/s.json" evaluations)" -v s="$(jnum "$T/s.json" seconds)" \
+      'BEGIN { printf "%.2f\n", e / s }'
+  done | median)
+  [ -z "$base" ] && base=$rate
+  awk -v w=$w -v r="$rate" -v b="$base" \
+    'BEGIN { printf "%2d workers: %7.1f evaluations/s  (%.1f%% of linear %d/s; %.1f%% of %d x the 2-worker rate)\n",
+             w, r, 100 * r / (10 * w), 10 * w, 100 * r / (b * w / 2), w / 2 }'
 done
 
-echo "== sync vs async: 50 ms x 8^u (6-400 ms), 16 workers, budget 64 + 6 x 64"
+echo "== sync vs async: 50 ms x 8^u (6-400 ms), 16 workers, budget 64 + 6 x 64 (median of $R runs)"
 for mode in sync async; do
-  rm -f "$T"/m.h5*
-  config "$T/m.yaml" m.h5 $mode 64 6 64 50 8
-  "${MPI[@]}" -np 17 "$AB" search --config "$T/m.yaml" --json --quiet > "$T/m.json" 2> /dev/null
-  "$AB" report "$T/m.h5" --csv "$T/m.csv" > /dev/null
-  # the CSV's "seconds" column: the time each evaluation took on its worker
-  col=$(head -1 "$T/m.csv" | tr ',' '\n' | grep -n -x seconds | cut -d: -f1)
-  busy=$(sed 1d "$T/m.csv" | cut -d, -f"$col" | awk '{ s += $1 } END { print s }')
-  awk -v m=$mode -v s="$(jnum "$T/m.json" seconds)" -v b="$busy" \
-    -v hv="$(jnum "$T/m.json" hypervolume)" \
-    'BEGIN { printf "%-5s wall %6.2f s  worker utilisation %5.1f%%  hypervolume %.4f\n", m, s,
-             100 * b / (16 * s), hv }'
+  for r in $(seq "$R"); do
+    rm -f "$T"/m.h5*
+    config "$T/m.yaml" m.h5 $mode 64 6 64 50 8
+    "${MPI[@]}" -np 17 "$AB" search --config "$T/m.yaml" --json --quiet > "$T/m.json" 2> /dev/null
+    "$AB" report "$T/m.h5" --csv "$T/m.csv" > /dev/null
+    # the CSV's "seconds" column: the time each evaluation took on its worker
+    col=$(head -1 "$T/m.csv" | tr ',' '\n' | grep -n -x seconds | cut -d: -f1)
+    busy=$(sed 1d "$T/m.csv" | cut -d, -f"$col" | awk '{ s += $1 } END { print s }')
+    awk -v s="$(jnum "$T/m.json" seconds)" -v b="$busy" 'BEGIN { printf "%.3f %.1f\n", s, 100 * b / (16 * s) }'
+  done | sort -g | awk -v m=$mode '{ w[NR] = $1; u[NR] = $2 } END { k = int((NR + 1) / 2)
+    printf "%-5s median wall %6.2f s  worker utilisation %5.1f%%\n", m, w[k], u[k] }'
 done

@@ -188,35 +188,6 @@ int ab_dispatch_workers(const struct ab_dispatch *d)
 
 /* ---- in-process ---------------------------------------------------------- */
 
-static ab_status stream_local(struct ab_dispatch *d, ab_dispatch_feed feed, void *feed_ctx,
-                              ab_dispatch_cb cb, void *ctx, int *interrupted);
-
-/* A feed over a fixed batch (ab_dispatch_run in-process). */
-struct array_feed {
-    const struct ab_arch *archs;
-    char *const *json;
-    int n, next;
-};
-
-static ab_status feed_array(void *vctx, int max, int *n, int *idx, struct ab_arch *archs,
-                            const char **js)
-{
-    struct array_feed *f = vctx;
-    for (*n = 0; *n < max && f->next < f->n; (*n)++, f->next++) {
-        idx[*n] = f->next;
-        archs[*n] = f->archs[f->next];
-        js[*n] = f->json[f->next];
-    }
-    return AB_OK;
-}
-
-static ab_status run_local(struct ab_dispatch *d, const struct ab_arch *archs, char *const *json,
-                           int n, ab_dispatch_cb cb, void *ctx, int *interrupted)
-{
-    struct array_feed f = {archs, json, n, 0};
-    return stream_local(d, feed_array, &f, cb, ctx, interrupted);
-}
-
 /* ---- MPI coordinator ------------------------------------------------------- */
 
 /* Sends items (idx[i], js[i]) to worker r as one WORK message. The send
@@ -280,66 +251,6 @@ cleanup:
     return rc;
 }
 
-ab_status ab_dispatch_run(struct ab_dispatch *d, const struct ab_arch *archs,
-                          char *const *json, int n, ab_dispatch_cb cb, void *ctx,
-                          int *interrupted)
-{
-    ab_status rc = AB_OK;
-    int next = 0, done = 0, idx[MAX_CHUNK];
-    const char *js[MAX_CHUNK];
-    long idle_us = 0;
-    double grace_until = 0;
-    *interrupted = 0;
-    if (d->n_workers == 0) return run_local(d, archs, json, n, cb, ctx, interrupted);
-    AB_CHECK(d->chain->n_metrics <= 64, AB_ERR_INPUT, "at most 64 metrics");
-    while (done < n) {
-        int got = 0, sent = 0;
-        if (stop_flag && !*interrupted) {
-            *interrupted = 1;
-            grace_until = ab_store_now() + 5.0;
-            ab_log(AB_LOG_WARN, "stop signal: no new work; waiting up to 5 s for %d in flight",
-                   next - done);
-        }
-        if (!*interrupted) {
-            for (int r = 1; r < d->rt->size && next < n; r++) {
-                int cnt, left = n - next;
-                if (d->w[r].busy) continue;
-                if (d->chain->exclusive) {
-                    if (d->node_excl[d->w[r].node]) continue;
-                    cnt = 1;
-                } else {
-                    cnt = (left + d->n_workers - 1) / d->n_workers;
-                    if (cnt > d->chain->batch) cnt = d->chain->batch;
-                    if (cnt > MAX_CHUNK) cnt = MAX_CHUNK;
-                    if (cnt < 1) cnt = 1;
-                }
-                for (int i = 0; i < cnt; i++) {
-                    idx[i] = next + i;
-                    js[i] = json[next + i];
-                }
-                AB_CALL(send_work(d, r, idx, js, cnt));
-                next += cnt;
-                sent = 1;
-            }
-        } else if (next == done || ab_store_now() > grace_until) {
-            break;
-        }
-        AB_CALL(take_result(d, cb, ctx, &got));
-        done += got;
-        if (got || sent) {
-            idle_us = 0;
-        } else {
-            /* nothing to do: back off so oversubscribed ranks get the CPU */
-            idle_us = idle_us ? idle_us * 2 : 2;
-            if (idle_us > 2000) idle_us = 2000;
-            sleep_us(idle_us);
-        }
-    }
-    (void)archs;
-cleanup:
-    return rc;
-}
-
 /* ---- streaming (asynchronous steady state) ------------------------------------ */
 
 /* In-process: evaluates what feed gives, in batches of at most 64. */
@@ -386,8 +297,9 @@ cleanup:
     return rc;
 }
 
-ab_status ab_dispatch_stream(struct ab_dispatch *d, ab_dispatch_feed feed, ab_dispatch_cb cb,
-                             void *ctx, int *interrupted)
+/* Streams feed's items to idle workers (or evaluates them in-process). */
+static ab_status stream(struct ab_dispatch *d, ab_dispatch_feed feed, void *feed_ctx,
+                        ab_dispatch_cb cb, void *ctx, int *interrupted)
 {
     ab_status rc = AB_OK;
     int idx[MAX_CHUNK], exhausted = 0;
@@ -396,7 +308,7 @@ ab_status ab_dispatch_stream(struct ab_dispatch *d, ab_dispatch_feed feed, ab_di
     long idle_us = 0, in_flight = 0;
     double grace_until = 0;
     *interrupted = 0;
-    if (d->n_workers == 0) return stream_local(d, feed, ctx, cb, ctx, interrupted);
+    if (d->n_workers == 0) return stream_local(d, feed, feed_ctx, cb, ctx, interrupted);
     AB_CHECK(d->chain->n_metrics <= 64, AB_ERR_INPUT, "at most 64 metrics");
     archs = malloc(sizeof *archs * MAX_CHUNK);
     AB_CHECK_ALLOC(archs);
@@ -423,7 +335,7 @@ ab_status ab_dispatch_stream(struct ab_dispatch *d, ab_dispatch_feed feed, ab_di
                 max = d->chain->batch < MAX_CHUNK ? d->chain->batch : MAX_CHUNK;
                 if (max < 1) max = 1;
             }
-            AB_CALL(feed(ctx, max, &cnt, idx, archs, js));
+            AB_CALL(feed(feed_ctx, max, &cnt, idx, archs, js));
             if (cnt <= 0) {
                 exhausted = 1;
                 break;
@@ -445,6 +357,42 @@ ab_status ab_dispatch_stream(struct ab_dispatch *d, ab_dispatch_feed feed, ab_di
 cleanup:
     free(archs);
     return rc;
+}
+
+ab_status ab_dispatch_stream(struct ab_dispatch *d, ab_dispatch_feed feed, ab_dispatch_cb cb,
+                             void *ctx, int *interrupted)
+{
+    return stream(d, feed, ctx, cb, ctx, interrupted);
+}
+
+/* A fixed batch as a feed: each idle worker gets an equal share of what is
+ * left (so instant evaluations spread over all workers), at most `max`. */
+struct array_feed {
+    const struct ab_arch *archs;
+    char *const *json;
+    int n, next, workers;
+};
+
+static ab_status feed_array(void *vctx, int max, int *n, int *idx, struct ab_arch *archs,
+                            const char **js)
+{
+    struct array_feed *f = vctx;
+    int share = (f->n - f->next + f->workers - 1) / f->workers;
+    if (share < max) max = share > 0 ? share : 1;
+    for (*n = 0; *n < max && f->next < f->n; (*n)++, f->next++) {
+        idx[*n] = f->next;
+        archs[*n] = f->archs[f->next];
+        js[*n] = f->json[f->next];
+    }
+    return AB_OK;
+}
+
+ab_status ab_dispatch_run(struct ab_dispatch *d, const struct ab_arch *archs,
+                          char *const *json, int n, ab_dispatch_cb cb, void *ctx,
+                          int *interrupted)
+{
+    struct array_feed f = {archs, json, n, 0, ab_dispatch_workers(d)};
+    return stream(d, feed_array, &f, cb, ctx, interrupted);
 }
 
 void ab_dispatch_destroy(struct ab_dispatch **pd, int force)
