@@ -21,25 +21,12 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 mkdir -p "$W"
 cd "$W"
 
-for m in acc latency_gpu; do
-  [ -s l1_$m.h5 ] && continue
-  case $m in
-    acc) stem=minMAE_ofa_mbv3_custom_acc_GraphConv_sum_directed_srcc1 ;;
-    *) stem=minMAE_ofa_mbv3_${m}_custom_${m}_GraphConv_sum_directed_srcc1 ;;
-  esac
-  /usr/bin/python3 "$ROOT/tools/convert_torch_predictor.py" "$L1/${stem}_predictor.pt" \
-    "$L1/${stem}_config.pkl" l1_$m.h5
-done
-if [ ! -s data.h5 ]; then
-  "$AB" data sample --space ofa_mbv3 --n 3000 --seed 1 --out archs.jsonl 2> /dev/null
-  "$AB" predict --predictor l1_acc.h5 --archs archs.jsonl | cut -f1 > acc.txt
-  "$AB" predict --predictor l1_latency_gpu.h5 --archs archs.jsonl | cut -f1 > gpu.txt
-  { echo "arch,acc,latency_gpu"
-    paste -d'\t' archs.jsonl acc.txt gpu.txt |
-      awk -F'\t' '{ a = $1; gsub(/"/, "\"\"", a); printf "\"%s\",%s,%s\n", a, $2, $3 }'
-  } > data.csv
-  "$AB" data import --space ofa_mbv3 --csv data.csv --out data.h5 2> /dev/null
-fi
+. "$ROOT/experiments/lib.sh"
+convert_l1 acc latency_gpu
+labelled_data acc latency_gpu
+# the labels as plain columns: acc.txt, gpu.txt (the arch column is quoted
+# JSON with commas, the two metrics are the last two fields)
+sed 1d data.csv | awk -F, '{ print $(NF - 1) > "acc.txt"; print $NF > "gpu.txt" }'
 best_labelled=$(sort -g acc.txt | tail -1)
 echo "labelled: best acc $best_labelled"
 

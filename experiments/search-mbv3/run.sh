@@ -28,28 +28,11 @@ TSEEDS=${2:-1 2 3}
 mkdir -p "$W/runs"
 cd "$W"
 
-# 1. the evaluators: the authors' accuracy and NPU latency predictors
-for m in acc latency_npu; do
-  [ -s l1_$m.h5 ] && continue
-  case $m in
-    acc) stem=minMAE_ofa_mbv3_custom_acc_GraphConv_sum_directed_srcc1 ;;
-    *) stem=minMAE_ofa_mbv3_${m}_custom_${m}_GraphConv_sum_directed_srcc1 ;;
-  esac
-  /usr/bin/python3 "$ROOT/tools/convert_torch_predictor.py" "$L1/${stem}_predictor.pt" \
-    "$L1/${stem}_config.pkl" l1_$m.h5
-done
-
-# 2. 3000 labelled architectures
-if [ ! -s data.h5 ]; then
-  "$AB" data sample --space ofa_mbv3 --n 3000 --seed 1 --out archs.jsonl 2> /dev/null
-  "$AB" predict --predictor l1_acc.h5 --archs archs.jsonl | cut -f1 > acc.txt
-  "$AB" predict --predictor l1_latency_npu.h5 --archs archs.jsonl | cut -f1 > npu.txt
-  { echo "arch,acc,latency_npu"
-    paste -d'\t' archs.jsonl acc.txt npu.txt |
-      awk -F'\t' '{ a = $1; gsub(/"/, "\"\"", a); printf "\"%s\",%s,%s\n", a, $2, $3 }'
-  } > data.csv
-  "$AB" data import --space ofa_mbv3 --csv data.csv --out data.h5 2> /dev/null
-fi
+# 1-2. the evaluators (the authors' accuracy and NPU latency predictors) and
+# 3000 architectures labelled by them
+. "$ROOT/experiments/lib.sh"
+convert_l1 acc latency_npu
+labelled_data acc latency_npu
 
 # 3. predictors, module scores, reduced spaces. Training is seed-sensitive
 # (held-out SRCC of the same target ranges 0.76-0.94 over seeds), so each
