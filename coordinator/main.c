@@ -53,6 +53,9 @@ static void prefer_passive_waiting(int argc, char **argv)
 {
     int threaded = 0;
     if (getenv("OMP_WAIT_POLICY")) return;
+    /* The OFA engine's parallel regions are microseconds apart: sleeping
+     * threads would add their wake-up time to every layer's latency. */
+    if (argc > 1 && !strcmp(argv[1], "ofa")) return;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--threads") && i + 1 < argc && atoi(argv[i + 1]) > 1) threaded = 1;
         if (!strncmp(argv[i], "--threads=", 10) && atoi(argv[i] + 10) > 1) threaded = 1;

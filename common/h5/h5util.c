@@ -255,3 +255,68 @@ cleanup:
     ab_h5_close(&d);
     return rc;
 }
+
+ab_status ab_h5_write_f64_attr(hid_t obj, const char *name, double v)
+{
+    ab_status rc = AB_OK;
+    hid_t sp = H5I_INVALID_HID, a = H5I_INVALID_HID;
+    AB_H5(sp = H5Screate(H5S_SCALAR), "attribute %s", name);
+    AB_H5(a = H5Acreate2(obj, name, H5T_IEEE_F64LE, sp, H5P_DEFAULT, H5P_DEFAULT),
+          "attribute %s", name);
+    AB_H5(H5Awrite(a, H5T_NATIVE_DOUBLE, &v), "attribute %s", name);
+cleanup:
+    ab_h5_close(&a);
+    ab_h5_close(&sp);
+    return rc;
+}
+
+ab_status ab_h5_read_f64_attr(hid_t obj, const char *name, double *v)
+{
+    ab_status rc = AB_OK;
+    hid_t a = H5I_INVALID_HID;
+    AB_CHECK(H5Aexists(obj, name) > 0, AB_ERR_INPUT, "missing attribute '%s'", name);
+    AB_H5R(a = H5Aopen(obj, name, H5P_DEFAULT), "attribute %s", name);
+    AB_H5R(H5Aread(a, H5T_NATIVE_DOUBLE, v), "attribute %s", name);
+cleanup:
+    ab_h5_close(&a);
+    return rc;
+}
+
+ab_status ab_h5_write_i64_array_attr(hid_t obj, const char *name, const int64_t *v, int n)
+{
+    ab_status rc = AB_OK;
+    hid_t sp = H5I_INVALID_HID, a = H5I_INVALID_HID;
+    hsize_t dims[1] = {(hsize_t)n};
+    AB_H5(sp = H5Screate_simple(1, dims, NULL), "attribute %s", name);
+    AB_H5(a = H5Acreate2(obj, name, H5T_STD_I64LE, sp, H5P_DEFAULT, H5P_DEFAULT),
+          "attribute %s", name);
+    AB_H5(H5Awrite(a, H5T_NATIVE_INT64, v), "attribute %s", name);
+cleanup:
+    ab_h5_close(&a);
+    ab_h5_close(&sp);
+    return rc;
+}
+
+ab_status ab_h5_read_i64_array_attr(hid_t obj, const char *name, int max, int64_t *out,
+                                    int *n)
+{
+    ab_status rc = AB_OK;
+    hid_t a = H5I_INVALID_HID, sp = H5I_INVALID_HID;
+    hsize_t dims[1] = {0};
+    *n = 0;
+    AB_CHECK(H5Aexists(obj, name) > 0, AB_ERR_INPUT, "missing attribute '%s'", name);
+    AB_H5R(a = H5Aopen(obj, name, H5P_DEFAULT), "attribute %s", name);
+    AB_H5R(sp = H5Aget_space(a), "attribute %s", name);
+    AB_CHECK(H5Sget_simple_extent_ndims(sp) == 1, AB_ERR_INPUT,
+             "attribute '%s' is not a one-dimensional array", name);
+    H5Sget_simple_extent_dims(sp, dims, NULL);
+    AB_CHECK(dims[0] <= (hsize_t)max, AB_ERR_INPUT,
+             "attribute '%s' has %llu values; at most %d expected", name,
+             (unsigned long long)dims[0], max);
+    AB_H5R(H5Aread(a, H5T_NATIVE_INT64, out), "attribute %s", name);
+    *n = (int)dims[0];
+cleanup:
+    ab_h5_close(&sp);
+    ab_h5_close(&a);
+    return rc;
+}

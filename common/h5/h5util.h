@@ -62,6 +62,13 @@ ab_status ab_h5_write_str_attr(hid_t obj, const char *name, const char *value);
 ab_status ab_h5_read_str_attr(hid_t obj, const char *name, char **out);
 ab_status ab_h5_write_i64_attr(hid_t obj, const char *name, int64_t value);
 ab_status ab_h5_read_i64_attr(hid_t obj, const char *name, int64_t *out);
+ab_status ab_h5_write_f64_attr(hid_t obj, const char *name, double value);
+ab_status ab_h5_read_f64_attr(hid_t obj, const char *name, double *out);
+/* One-dimensional int64 array attributes. Reading fails with AB_ERR_INPUT
+ * when the attribute is missing, not one-dimensional or longer than max. */
+ab_status ab_h5_write_i64_array_attr(hid_t obj, const char *name, const int64_t *v, int n);
+ab_status ab_h5_read_i64_array_attr(hid_t obj, const char *name, int max, int64_t *out,
+                                    int *n);
 
 /* Variable-length UTF-8 string datasets, one dimension. */
 ab_status ab_h5_write_strings(hid_t loc, const char *name, const char *const *s, long n);

@@ -16,32 +16,6 @@
 
 /* ---- small typed helpers ------------------------------------------------- */
 
-static ab_status write_f64_attr(hid_t obj, const char *name, double v)
-{
-    ab_status rc = AB_OK;
-    hid_t sp = H5I_INVALID_HID, a = H5I_INVALID_HID;
-    AB_H5(sp = H5Screate(H5S_SCALAR), "attribute %s", name);
-    AB_H5(a = H5Acreate2(obj, name, H5T_IEEE_F64LE, sp, H5P_DEFAULT, H5P_DEFAULT),
-          "attribute %s", name);
-    AB_H5(H5Awrite(a, H5T_NATIVE_DOUBLE, &v), "attribute %s", name);
-cleanup:
-    ab_h5_close(&a);
-    ab_h5_close(&sp);
-    return rc;
-}
-
-static ab_status read_f64_attr(hid_t obj, const char *name, double *v)
-{
-    ab_status rc = AB_OK;
-    hid_t a = H5I_INVALID_HID;
-    AB_CHECK(H5Aexists(obj, name) > 0, AB_ERR_INPUT, "missing attribute '%s'", name);
-    AB_H5R(a = H5Aopen(obj, name, H5P_DEFAULT), "attribute %s", name);
-    AB_H5R(H5Aread(a, H5T_NATIVE_DOUBLE, v), "attribute %s", name);
-cleanup:
-    ab_h5_close(&a);
-    return rc;
-}
-
 static ab_status write_array(hid_t loc, const char *name, hid_t ftype, hid_t mtype,
                              const void *data, int ndim, const hsize_t *dims)
 {
@@ -102,22 +76,22 @@ static ab_status write_all(const struct ab_predictor *p, hid_t f)
     AB_CALL(ab_h5_write_str_attr(f, "space", p->space->name));
     AB_CALL(ab_h5_write_str_attr(f, "space_definition", p->space->definition));
     AB_CALL(ab_h5_write_str_attr(f, "target", p->target ? p->target : ""));
-    AB_CALL(write_f64_attr(f, "label_mean", p->label_mean));
-    AB_CALL(write_f64_attr(f, "label_std", p->label_std));
+    AB_CALL(ab_h5_write_f64_attr(f, "label_mean", p->label_mean));
+    AB_CALL(ab_h5_write_f64_attr(f, "label_std", p->label_std));
 
     AB_H5(g = H5Gcreate2(f, "config", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), "config");
     AB_CALL(ab_h5_write_str_attr(g, "gnn_type", c->gnn == AB_GNN_GATV2 ? "GATv2Conv" : "GraphConv"));
     AB_CALL(ab_h5_write_i64_attr(g, "hidden", c->hidden));
     AB_CALL(ab_h5_write_i64_attr(g, "layers", c->layers));
     AB_CALL(ab_h5_write_str_attr(g, "gnn_activ", activ_name(c->gnn_slope)));
-    AB_CALL(write_f64_attr(g, "gnn_activ_slope", c->gnn_slope));
+    AB_CALL(ab_h5_write_f64_attr(g, "gnn_activ_slope", c->gnn_slope));
     AB_CALL(ab_h5_write_str_attr(g, "reg_activ", activ_name(c->reg_slope)));
-    AB_CALL(write_f64_attr(g, "reg_activ_slope", c->reg_slope));
+    AB_CALL(ab_h5_write_f64_attr(g, "reg_activ_slope", c->reg_slope));
     AB_CALL(ab_h5_write_str_attr(g, "aggr", c->aggr_mean ? "mean" : "sum"));
     AB_CALL(ab_h5_write_i64_attr(g, "residual", c->residual));
     AB_CALL(ab_h5_write_i64_attr(g, "norm_ord", c->norm_ord));
-    AB_CALL(write_f64_attr(g, "lambda", c->lambda));
-    AB_CALL(write_f64_attr(g, "softrank_strength", c->strength));
+    AB_CALL(ab_h5_write_f64_attr(g, "lambda", c->lambda));
+    AB_CALL(ab_h5_write_f64_attr(g, "softrank_strength", c->strength));
     ab_h5_close(&g);
 
     AB_H5(g = H5Gcreate2(f, "weights", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), "weights");
@@ -152,12 +126,12 @@ static ab_status write_all(const struct ab_predictor *p, hid_t f)
         AB_CALL(write_array(g, "hop_srcc", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, p->hop_srcc, 1,
                             dims));
     }
-    AB_CALL(write_f64_attr(g, "test_srcc", p->test_srcc));
-    AB_CALL(write_f64_attr(g, "mae", p->test_mae));
-    AB_CALL(write_f64_attr(g, "mape", p->test_mape));
-    AB_CALL(write_f64_attr(g, "seconds", p->seconds));
-    AB_CALL(write_f64_attr(g, "lr", p->lr));
-    AB_CALL(write_f64_attr(g, "weight_decay", p->weight_decay));
+    AB_CALL(ab_h5_write_f64_attr(g, "test_srcc", p->test_srcc));
+    AB_CALL(ab_h5_write_f64_attr(g, "mae", p->test_mae));
+    AB_CALL(ab_h5_write_f64_attr(g, "mape", p->test_mape));
+    AB_CALL(ab_h5_write_f64_attr(g, "seconds", p->seconds));
+    AB_CALL(ab_h5_write_f64_attr(g, "lr", p->lr));
+    AB_CALL(ab_h5_write_f64_attr(g, "weight_decay", p->weight_decay));
     AB_CALL(ab_h5_write_i64_attr(g, "n_train", p->n_train));
     AB_CALL(ab_h5_write_i64_attr(g, "n_test", p->n_test));
     AB_CALL(ab_h5_write_i64_attr(g, "epochs", p->epochs));
@@ -238,7 +212,7 @@ static ab_status read_config(hid_t f, const char *path, struct ab_pred_config *c
     } while (0)
 #define F64(name)                                                              \
     do {                                                                       \
-        if (read_f64_attr(g, name, &d)) {                                      \
+        if (ab_h5_read_f64_attr(g, name, &d)) {                                      \
             rc = ab_err_prefix("%s: config", path);                            \
             goto cleanup;                                                      \
         }                                                                      \
@@ -318,8 +292,8 @@ ab_status ab_predictor_read_group(hid_t f, const char *path, struct ab_predictor
     }
     p->target = target;
     target = NULL;
-    if (read_f64_attr(f, "label_mean", &p->label_mean) ||
-        read_f64_attr(f, "label_std", &p->label_std)) {
+    if (ab_h5_read_f64_attr(f, "label_mean", &p->label_mean) ||
+        ab_h5_read_f64_attr(f, "label_std", &p->label_std)) {
         rc = ab_err_prefix("%s", path);
         goto cleanup;
     }
@@ -370,12 +344,12 @@ ab_status ab_predictor_read_group(hid_t f, const char *path, struct ab_predictor
         AB_H5R(g = H5Gopen2(f, "test", H5P_DEFAULT), "%s: test", path);
         double v;
         int64_t iv;
-        if (!read_f64_attr(g, "test_srcc", &v)) p->test_srcc = v;
-        if (!read_f64_attr(g, "mae", &v)) p->test_mae = v;
-        if (!read_f64_attr(g, "mape", &v)) p->test_mape = v;
-        if (!read_f64_attr(g, "seconds", &v)) p->seconds = v;
-        if (!read_f64_attr(g, "lr", &v)) p->lr = v;
-        if (!read_f64_attr(g, "weight_decay", &v)) p->weight_decay = v;
+        if (!ab_h5_read_f64_attr(g, "test_srcc", &v)) p->test_srcc = v;
+        if (!ab_h5_read_f64_attr(g, "mae", &v)) p->test_mae = v;
+        if (!ab_h5_read_f64_attr(g, "mape", &v)) p->test_mape = v;
+        if (!ab_h5_read_f64_attr(g, "seconds", &v)) p->seconds = v;
+        if (!ab_h5_read_f64_attr(g, "lr", &v)) p->lr = v;
+        if (!ab_h5_read_f64_attr(g, "weight_decay", &v)) p->weight_decay = v;
         if (!ab_h5_read_i64_attr(g, "batch", &iv)) p->batch = (long)iv;
         if (!ab_h5_read_i64_attr(g, "seed", &iv)) p->seed = (long)iv;
         if (!ab_h5_read_i64_attr(g, "epochs", &iv)) p->epochs = (long)iv;

@@ -46,6 +46,11 @@ ab_status ab_cmd_exhaustive(int argc, char **argv, struct ab_runtime *rt);
 ab_status ab_cmd_search(int argc, char **argv, struct ab_runtime *rt);
 ab_status ab_cmd_report(int argc, char **argv, struct ab_runtime *rt);
 ab_status ab_cmd_campaign(int argc, char **argv, struct ab_runtime *rt);
+ab_status ab_cmd_ofa_init(int argc, char **argv, struct ab_runtime *rt);
+ab_status ab_cmd_ofa_infer(int argc, char **argv, struct ab_runtime *rt);
+ab_status ab_cmd_ofa_latency(int argc, char **argv, struct ab_runtime *rt);
+ab_status ab_cmd_ofa_flops(int argc, char **argv, struct ab_runtime *rt);
+ab_status ab_cmd_ofa_eval(int argc, char **argv, struct ab_runtime *rt);
 
 /* Option helpers: parse a whole integer / a comma-separated integer list;
  * errors name the option and what is expected. */
