@@ -92,67 +92,63 @@ static void split_plane(const float *in, int h, int w, struct dw_geom g, float *
     }
 }
 
-static inline float act1(float v, enum ab_ofa_act act)
-{
-    switch (act) {
-    case AB_OFA_ACT_RELU: return v < 0.0f ? 0.0f : v;
-    case AB_OFA_ACT_RELU6: return relu6f(v);
-    case AB_OFA_ACT_HSWISH: return v * relu6f(v + 3.0f) / 6.0f;
-    case AB_OFA_ACT_NONE:
-    default: return v;
-    }
-}
+/* 16 floats, loaded and stored at any alignment. */
+typedef float v16 __attribute__((vector_size(64), aligned(4), may_alias));
 
-/* Stores a block of rows x lanes accumulators, adding bias and applying
- * act when apply is set. */
-static inline void dw_store(float acc[DW_RB][DW_VL], float *out, int oy, int ox0, int ho,
-                            int wo, float bias, enum ab_ofa_act act, int apply)
+/* Stores DW_RB rows of 16 accumulators at (oy, ox0), only the rows below ho
+ * and the columns below wo. */
+static inline void dw_store(const v16 acc[DW_RB], float *out, int oy, int ox0, int ho, int wo)
 {
     int n = wo - ox0 < DW_VL ? wo - ox0 : DW_VL;
     for (int r = 0; r < DW_RB && oy + r < ho; r++) {
         float *o = out + (long)(oy + r) * wo + ox0;
-        for (int l = 0; l < n; l++) o[l] = apply ? act1(acc[r][l] + bias, act) : acc[r][l];
+        if (n == DW_VL) {
+            *(v16 *)o = acc[r];
+        } else {
+            float tmp[DW_VL];
+            *(v16 *)tmp = acc[r];
+            memcpy(o, tmp, (size_t)n * sizeof *o);
+        }
     }
 }
 
-/* Stride 1 on the padded plane P (cols columns). */
+/* Stride 1 on the padded plane P (cols columns): DW_RB rows x 16 columns of
+ * outputs per step, each tap one broadcast and DW_RB fused multiply-adds
+ * into accumulators that stay in registers. */
 HOT static void dw_s1(const float *P, int cols, const float *wk, int k, float *out, int ho,
-                      int wo, float bias, enum ab_ofa_act act, int apply)
+                      int wo)
 {
     for (int oy = 0; oy < ho; oy += DW_RB)
         for (int ox0 = 0; ox0 < wo; ox0 += DW_VL) {
-            float acc[DW_RB][DW_VL];
-            memset(acc, 0, sizeof acc);
+            v16 acc[DW_RB] = {{0}};
+            const float *base = P + (long)oy * cols + ox0;
             for (int ky = 0; ky < k; ky++)
                 for (int kx = 0; kx < k; kx++) {
-                    float wv = wk[ky * k + kx];
-                    const float *src = P + (long)(oy + ky) * cols + ox0 + kx;
-                    for (int r = 0; r < DW_RB; r++)
-                        for (int l = 0; l < DW_VL; l++) acc[r][l] += wv * src[(long)r * cols + l];
+                    v16 w = (v16){0} + wk[ky * k + kx];
+                    const float *src = base + (long)ky * cols + kx;
+                    for (int r = 0; r < DW_RB; r++) acc[r] += w * *(const v16 *)(src + (long)r * cols);
                 }
-            dw_store(acc, out, oy, ox0, ho, wo, bias, act, apply);
+            dw_store(acc, out, oy, ox0, ho, wo);
         }
 }
 
 /* Stride 2 on the even / odd column planes E and O: padded column 2 ox + kx
  * is E[ox + kx / 2] for even kx and O[ox + kx / 2] for odd kx. */
 HOT static void dw_s2(const float *E, const float *O, int cols, const float *wk, int k,
-                      float *out, int ho, int wo, float bias, enum ab_ofa_act act, int apply)
+                      float *out, int ho, int wo)
 {
     for (int oy = 0; oy < ho; oy += DW_RB)
         for (int ox0 = 0; ox0 < wo; ox0 += DW_VL) {
-            float acc[DW_RB][DW_VL];
-            memset(acc, 0, sizeof acc);
+            v16 acc[DW_RB] = {{0}};
             for (int ky = 0; ky < k; ky++)
                 for (int kx = 0; kx < k; kx++) {
-                    float wv = wk[ky * k + kx];
+                    v16 w = (v16){0} + wk[ky * k + kx];
                     const float *half = (kx & 1) ? O : E;
                     const float *src = half + (long)(2 * oy + ky) * cols + ox0 + kx / 2;
                     for (int r = 0; r < DW_RB; r++)
-                        for (int l = 0; l < DW_VL; l++)
-                            acc[r][l] += wv * src[(long)2 * r * cols + l];
+                        acc[r] += w * *(const v16 *)(src + (long)2 * r * cols);
                 }
-            dw_store(acc, out, oy, ox0, ho, wo, bias, act, apply);
+            dw_store(acc, out, oy, ox0, ho, wo);
         }
 }
 
@@ -183,15 +179,15 @@ void ab_ofa_dw_plane(const float *in, int h, int w, const float *wk, int k, int 
     struct dw_geom g = dw_geometry(h, w, k, stride, ho, wo);
     if (stride == 1) {
         pad_plane(in, h, w, g, scratch);
-        dw_s1(scratch, g.cols, wk, k, out, ho, wo, bias, act, apply);
+        dw_s1(scratch, g.cols, wk, k, out, ho, wo);
     } else if (stride == 2) {
         float *E = scratch, *O = scratch + (long)g.rows * g.cols;
         split_plane(in, h, w, g, E, O);
-        dw_s2(E, O, g.cols, wk, k, out, ho, wo, bias, act, apply);
+        dw_s2(E, O, g.cols, wk, k, out, ho, wo);
     } else {
         dw_generic(in, h, w, wk, k, stride, out, ho, wo);
-        if (apply) ab_ofa_affine_act(out, (long)ho * wo, 1.0f, bias, act);
     }
+    if (apply) ab_ofa_affine_act(out, (long)ho * wo, 1.0f, bias, act);
 }
 
 void ab_ofa_im2col3x3s2(const float *in, int c_in, int h, int w, float *col, int ho,
