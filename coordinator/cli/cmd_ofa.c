@@ -16,13 +16,13 @@
 #include "cli/cli.h"
 #include "h5/h5util.h"
 #include "ofa/ofa_cost.h"
+#include "ofa/ofa_eval.h"
 #include "ofa/ofa_io.h"
 #include "ofa/ofa_subnet.h"
 #include "ofa/ofa_supernet.h"
 #include "space/space.h"
 #include "util/fsutil.h"
 #include "util/log.h"
-#include "util/rng.h"
 
 #define UNKNOWN_OPTION()                                                       \
     do {                                                                       \
@@ -93,12 +93,6 @@ static double now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
 }
 
 static ab_status parse_threads(const char *s, int *out)
@@ -198,54 +192,31 @@ static const char infer_help[] =
     "Without --calib the supernet's stored BatchNorm statistics are used, as OFA's\n"
     "spliced subnet does.\n";
 
-/* Calibration images: an input file or an image set at resolution r. */
-static ab_status load_calib(const char *path, int r, long want, float **x, int *n)
+/* Re-calibrates BatchNorm on an image set (streamed) or an input file. */
+static ab_status calibrate_from(struct ab_ofa_subnet *net, const char *path, long want,
+                                int batch)
 {
     ab_status rc = AB_OK;
     struct ab_imageset *set = NULL;
-    int got_r = 0;
-    *x = NULL;
-    *n = 0;
-    if (H5Fis_hdf5(path) > 0 && ab_imageset_open(path, &set) == AB_OK) {
-        long m = want > 0 ? want : (set->n < 2000 ? set->n : 2000);
-        AB_CHECK(m <= set->n, AB_ERR_INPUT, "--calib-images %ld: %s has %ld images", want,
-                 path, set->n);
-        *x = malloc((size_t)m * 3 * (size_t)r * (size_t)r * sizeof **x);
-        AB_CHECK_ALLOC(*x);
-        AB_CALL(ab_imageset_read(set, r, 0, m, *x));
-        *n = (int)m;
-        goto cleanup;
-    }
-    ab_err_clear();
-    AB_CALL(ab_ofa_input_read(path, r, x, n, &got_r));
-    if (want > 0) {
-        AB_CHECK(want <= *n, AB_ERR_INPUT, "--calib-images %ld: %s has %d images", want, path,
-                 *n);
-        *n = (int)want;
-    }
-cleanup:
-    ab_imageset_close(&set);
-    if (rc != AB_OK) {
-        free(*x);
-        *x = NULL;
-    }
-    return rc;
-}
-
-static ab_status calibrate(struct ab_ofa_subnet *net, const float *x, int n, int batch)
-{
-    const struct ab_ofa_plan *p = ab_ofa_subnet_plan(net);
-    long in_sz = 3L * p->resolution * p->resolution;
+    float *x = NULL;
+    int n = 0, r = 0;
     double t0 = now_ms();
-    ab_ofa_subnet_calib_begin(net);
-    for (int i = 0; i < n; i += batch) {
-        int m = n - i < batch ? n - i : batch;
-        AB_TRY(ab_ofa_subnet_calib_batch(net, x + i * in_sz, m));
+    if (H5Fis_hdf5(path) > 0 && ab_imageset_open(path, &set) == AB_OK) {
+        AB_CALL(ab_ofa_calibrate_imageset(net, set, want, batch));
+    } else {
+        ab_err_clear();
+        AB_CALL(ab_ofa_input_read(path, ab_ofa_subnet_plan(net)->resolution, &x, &n, &r));
+        AB_CHECK(want <= n, AB_ERR_INPUT, "--calib-images %ld: %s has %d images", want, path,
+                 n);
+        if (want > 0) n = (int)want;
+        AB_CALL(ab_ofa_calibrate(net, x, n, batch));
     }
-    AB_TRY(ab_ofa_subnet_calib_end(net));
-    AB_LOG_I("re-calibrated %d BatchNorms on %d images (batch %d) in %.2f s",
-             ab_ofa_subnet_n_bn(net), n, batch, (now_ms() - t0) / 1e3);
-    return AB_OK;
+    AB_LOG_I("re-calibrated %d BatchNorms on %s in %.2f s", ab_ofa_subnet_n_bn(net), path,
+             (now_ms() - t0) / 1e3);
+cleanup:
+    free(x);
+    ab_imageset_close(&set);
+    return rc;
 }
 
 ab_status ab_cmd_ofa_infer(int argc, char **argv, struct ab_runtime *rt)
@@ -266,9 +237,9 @@ ab_status ab_cmd_ofa_infer(int argc, char **argv, struct ab_runtime *rt)
     struct ab_ofa_subnet *net = NULL;
     struct arch_arg arch = {0};
     const char *snp = NULL, *archp = NULL, *inp = NULL, *outp = NULL, *calibp = NULL;
-    float *x = NULL, *logits = NULL, *cx = NULL;
+    float *x = NULL, *logits = NULL;
     long batch = 16, calib_images = 0, calib_batch = 200;
-    int threads = 1, n = 0, r = 0, cn = 0, o;
+    int threads = 1, n = 0, r = 0, o;
     double t0;
     optind = 1;
     while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -295,10 +266,7 @@ ab_status ab_cmd_ofa_infer(int argc, char **argv, struct ab_runtime *rt)
     AB_CALL(ab_ofa_input_read(inp, arch.a.resolution, &x, &n, &r));
     AB_CALL(ab_ofa_subnet_create(sn, arch.sp, &arch.a, &net));
     AB_CALL(ab_ofa_subnet_set_threads(net, threads));
-    if (calibp) {
-        AB_CALL(load_calib(calibp, r, calib_images, &cx, &cn));
-        AB_CALL(calibrate(net, cx, cn, (int)calib_batch));
-    }
+    if (calibp) AB_CALL(calibrate_from(net, calibp, calib_images, (int)calib_batch));
     AB_CALL(ab_ofa_subnet_reserve(net, (int)(batch < n ? batch : n)));
     logits = malloc((size_t)n * (size_t)sn->n_classes * sizeof *logits);
     AB_CHECK_ALLOC(logits);
@@ -310,7 +278,6 @@ ab_status ab_cmd_ofa_infer(int argc, char **argv, struct ab_runtime *rt)
 cleanup:
     free(logits);
     free(x);
-    free(cx);
     ab_ofa_subnet_destroy(&net);
     ab_ofa_supernet_destroy(&sn);
     arch_arg_free(&arch);
@@ -355,10 +322,7 @@ ab_status ab_cmd_ofa_latency(int argc, char **argv, struct ab_runtime *rt)
     const char *archp = NULL, *snp = NULL, *netid = NULL;
     long res = 0, batch = 1, warmup = 10, runs = 50;
     int threads = 1, json = 0, o;
-    float *x = NULL, *logits = NULL;
-    double *ms = NULL;
-    size_t in_sz;
-    struct ab_rng rng;
+    struct ab_ofa_latency lat;
     optind = 1;
     while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (o) {
@@ -388,38 +352,18 @@ ab_status ab_cmd_ofa_latency(int argc, char **argv, struct ab_runtime *rt)
         AB_CALL(ab_ofa_supernet_random(netid ? netid : default_net(arch.sp), 1000, 1, &sn));
     AB_CALL(ab_ofa_subnet_create(sn, arch.sp, &arch.a, &net));
     AB_CALL(ab_ofa_subnet_set_threads(net, threads));
-    AB_CALL(ab_ofa_subnet_reserve(net, (int)batch));
-    in_sz = (size_t)batch * 3 * (size_t)arch.a.resolution * (size_t)arch.a.resolution;
-    x = malloc(in_sz * sizeof *x);
-    logits = malloc((size_t)batch * (size_t)sn->n_classes * sizeof *logits);
-    ms = malloc((size_t)runs * sizeof *ms);
-    AB_CHECK(x && logits && ms, AB_ERR_NOMEM, "out of memory");
-    ab_rng_seed(&rng, 7);
-    for (size_t i = 0; i < in_sz; i++) x[i] = (float)ab_rng_normal(&rng);
-    for (long i = 0; i < warmup; i++) AB_CALL(ab_ofa_subnet_forward(net, x, (int)batch, logits));
-    for (long i = 0; i < runs; i++) {
-        double t0 = now_ms();
-        AB_CALL(ab_ofa_subnet_forward(net, x, (int)batch, logits));
-        ms[i] = now_ms() - t0;
-    }
-    qsort(ms, (size_t)runs, sizeof *ms, cmp_double);
-    {
-        double med = runs % 2 ? ms[runs / 2] : 0.5 * (ms[runs / 2 - 1] + ms[runs / 2]);
-        if (json)
-            printf("{\"median_ms\":%.4f,\"min_ms\":%.4f,\"max_ms\":%.4f,\"runs\":%ld,"
-                   "\"warmup\":%ld,\"threads\":%d,\"batch\":%ld,\"resolution\":%d,"
-                   "\"net\":\"%s\",\"arch\":%s}\n",
-                   med, ms[0], ms[runs - 1], runs, warmup, threads, batch,
-                   arch.a.resolution, sn->net->net_id, arch.json);
-        else
-            printf("median %.3f ms (min %.3f, max %.3f) over %ld runs, batch %ld, %d x %d, "
-                   "%d thread%s\n", med, ms[0], ms[runs - 1], runs, batch, arch.a.resolution,
-                   arch.a.resolution, threads, threads == 1 ? "" : "s");
-    }
+    AB_CALL(ab_ofa_measure_latency(net, (int)batch, (int)warmup, (int)runs, &lat));
+    if (json)
+        printf("{\"median_ms\":%.4f,\"min_ms\":%.4f,\"max_ms\":%.4f,\"runs\":%ld,"
+               "\"warmup\":%ld,\"threads\":%d,\"batch\":%ld,\"resolution\":%d,"
+               "\"net\":\"%s\",\"arch\":%s}\n",
+               lat.median_ms, lat.min_ms, lat.max_ms, runs, warmup, threads, batch,
+               arch.a.resolution, sn->net->net_id, arch.json);
+    else
+        printf("median %.3f ms (min %.3f, max %.3f) over %ld runs, batch %ld, %d x %d, "
+               "%d thread%s\n", lat.median_ms, lat.min_ms, lat.max_ms, runs, batch,
+               arch.a.resolution, arch.a.resolution, threads, threads == 1 ? "" : "s");
 cleanup:
-    free(ms);
-    free(logits);
-    free(x);
     ab_ofa_subnet_destroy(&net);
     ab_ofa_supernet_destroy(&sn);
     arch_arg_free(&arch);
@@ -506,16 +450,6 @@ static const char eval_help[] =
     "  --threads T   threads (default 1)\n"
     "  --json        print {\"top1\":...,\"top5\":...,\"images\":N,...}\n";
 
-static void count_hits(const float *logits, int classes, int64_t label, long *top1, long *top5)
-{
-    float mine = logits[label];
-    int better = 0;
-    for (int c = 0; c < classes; c++)
-        if (logits[c] > mine || (logits[c] == mine && c < label)) better++;
-    if (better == 0) (*top1)++;
-    if (better < 5) (*top5)++;
-}
-
 ab_status ab_cmd_ofa_eval(int argc, char **argv, struct ab_runtime *rt)
 {
     static const struct option opts[] = {{"supernet", required_argument, NULL, 's'},
@@ -536,9 +470,9 @@ ab_status ab_cmd_ofa_eval(int argc, char **argv, struct ab_runtime *rt)
     struct ab_imageset *set = NULL;
     struct arch_arg arch = {0};
     const char *snp = NULL, *archp = NULL, *datap = NULL, *calibp = NULL;
-    long calib_images = 0, calib_batch = 200, limit = 0, batch = 32, top1 = 0, top5 = 0, n;
-    int threads = 1, json = 0, o, cn = 0, r;
-    float *x = NULL, *logits = NULL, *cx = NULL;
+    long calib_images = 0, calib_batch = 200, limit = 0, batch = 32;
+    int threads = 1, json = 0, o;
+    struct ab_ofa_accuracy acc;
     double t0;
     optind = 1;
     while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -569,42 +503,19 @@ ab_status ab_cmd_ofa_eval(int argc, char **argv, struct ab_runtime *rt)
              sn->n_classes);
     AB_CALL(ab_ofa_subnet_create(sn, arch.sp, &arch.a, &net));
     AB_CALL(ab_ofa_subnet_set_threads(net, threads));
-    r = arch.a.resolution;
     t0 = now_ms();
-    if (calibp) {
-        AB_CALL(load_calib(calibp, r, calib_images, &cx, &cn));
-        AB_CALL(calibrate(net, cx, cn, (int)calib_batch));
-        free(cx);
-        cx = NULL;
-    }
-    n = limit > 0 && limit < set->n ? limit : set->n;
-    AB_CHECK(n > 0, AB_ERR_INPUT, "%s holds no images", datap);
-    if (batch > n) batch = n;
-    AB_CALL(ab_ofa_subnet_reserve(net, (int)batch));
-    x = malloc((size_t)batch * 3 * (size_t)r * (size_t)r * sizeof *x);
-    logits = malloc((size_t)batch * (size_t)sn->n_classes * sizeof *logits);
-    AB_CHECK(x && logits, AB_ERR_NOMEM, "out of memory");
-    for (long i = 0; i < n; i += batch) {
-        long m = n - i < batch ? n - i : batch;
-        AB_CALL(ab_imageset_read(set, r, i, m, x));
-        AB_CALL(ab_ofa_subnet_forward(net, x, (int)m, logits));
-        for (long j = 0; j < m; j++)
-            count_hits(logits + j * sn->n_classes, sn->n_classes, set->labels[i + j], &top1,
-                       &top5);
-    }
+    if (calibp) AB_CALL(calibrate_from(net, calibp, calib_images, (int)calib_batch));
+    AB_CALL(ab_ofa_accuracy(net, set, limit, (int)batch, &acc));
     if (json)
         printf("{\"top1\":%.6f,\"top5\":%.6f,\"images\":%ld,\"calibrated\":%s,"
                "\"seconds\":%.3f,\"arch\":%s}\n",
-               (double)top1 / (double)n, (double)top5 / (double)n, n,
-               calibp ? "true" : "false", (now_ms() - t0) / 1e3, arch.json);
+               acc.top1, acc.top5, acc.images, calibp ? "true" : "false",
+               (now_ms() - t0) / 1e3, arch.json);
     else
-        printf("top-1 %.2f%%  top-5 %.2f%%  on %ld images%s (%.1f s)\n", 100.0 * top1 / n,
-               100.0 * top5 / n, n, calibp ? ", BatchNorm re-calibrated" : "",
+        printf("top-1 %.2f%%  top-5 %.2f%%  on %ld images%s (%.1f s)\n", 100.0 * acc.top1,
+               100.0 * acc.top5, acc.images, calibp ? ", BatchNorm re-calibrated" : "",
                (now_ms() - t0) / 1e3);
 cleanup:
-    free(logits);
-    free(x);
-    free(cx);
     ab_imageset_close(&set);
     ab_ofa_subnet_destroy(&net);
     ab_ofa_supernet_destroy(&sn);

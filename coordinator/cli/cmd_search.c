@@ -85,6 +85,12 @@ static const char search_help[] =
     "    - {type: predictor, file: l1_npu.h5, metric: latency_npu}\n"
     "    - {type: synthetic, sleep_ms: 100}       # for tests and trials\n"
     "                             # (sleep_spread: 8 varies it 64x per architecture)\n"
+    "    - {type: ofa, supernet: ofa_mbv3_w12.h5, data: val.h5, calib: train.h5}\n"
+    "                             # OFA subnets in autobuild's engine: top1, top5\n"
+    "                             # (with data:), latency_ms, flops, params;\n"
+    "                             # calib_images: 2000, calib_batch: 200, threads,\n"
+    "                             # latency: false, latency_runs: 50; one at a time\n"
+    "                             # per node unless exclusive: N (or false)\n"
     "  store: run.h5              # relative paths: from the configuration's folder\n";
 
 static void release_workers(const struct ab_runtime *rt)

@@ -329,7 +329,7 @@ static ab_status stream(struct ab_dispatch *d, ab_dispatch_feed feed, void *feed
             int max, cnt = 0;
             if (d->w[r].busy) continue;
             if (d->chain->exclusive) {
-                if (d->node_excl[d->w[r].node]) continue;
+                if (d->node_excl[d->w[r].node] >= d->chain->exclusive) continue;
                 max = 1;
             } else {
                 max = d->chain->batch < MAX_CHUNK ? d->chain->batch : MAX_CHUNK;

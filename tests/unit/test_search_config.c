@@ -19,6 +19,7 @@
 #include "cu_main.h"
 #include "data/dataset.h"
 #include "eval/evaluator.h"
+#include "ofa/ofa_cost.h"
 #include "search/search.h"
 #include "util/rng.h"
 
@@ -185,14 +186,14 @@ static void test_chain_errors(void)
     struct ab_eval_chain *c = NULL;
     CU_ASSERT_EQUAL(chain_from(sp, "[{\"type\":\"lookup\"}]", &c), AB_ERR_INPUT);
     CU_ASSERT(strstr(ab_err_msg(), "unknown evaluator type 'lookup'") != NULL);
-    CU_ASSERT(strstr(ab_err_msg(), "table, predictor, synthetic") != NULL);
+    CU_ASSERT(strstr(ab_err_msg(), "table, predictor, synthetic, ofa") != NULL);
     CU_ASSERT_EQUAL(chain_from(sp, "[{\"type\":\"synthetic\",\"slep_ms\":1}]", &c), AB_ERR_INPUT);
     CU_ASSERT(strstr(ab_err_msg(), "unknown key 'slep_ms'") != NULL);
     CU_ASSERT_EQUAL(chain_from(sp, "[{\"type\":\"synthetic\"},{\"type\":\"synthetic\"}]", &c),
                     AB_ERR_INPUT);
     CU_ASSERT(strstr(ab_err_msg(), "produced by two evaluators") != NULL);
     CU_ASSERT_EQUAL(chain_from(sp, "[{\"file\":\"x.h5\"}]", &c), AB_ERR_INPUT);
-    CU_ASSERT(strstr(ab_err_msg(), "missing 'type' (one of: table, predictor, synthetic)") != NULL);
+    CU_ASSERT(strstr(ab_err_msg(), "missing 'type' (one of: table, predictor, synthetic, ofa)") != NULL);
     CU_ASSERT_EQUAL(chain_from(sp, "[]", &c), AB_ERR_INPUT);
     CU_ASSERT_EQUAL(chain_from(sp, "[{\"type\":\"table\"}]", &c), AB_ERR_INPUT);
     CU_ASSERT(strstr(ab_err_msg(), "needs 'file'") != NULL);
@@ -200,6 +201,83 @@ static void test_chain_errors(void)
                     AB_ERR_INPUT);
     CU_ASSERT(strstr(ab_err_msg(), "/nonexistent.h5") != NULL);
     CU_ASSERT_PTR_NULL(c);
+    ab_space_destroy(&sp);
+}
+
+/* exclusive: true / N / false, and the smallest limit wins in a chain */
+static void test_exclusive_limits(void)
+{
+    struct ab_space *sp = mbv3();
+    struct ab_eval_chain *c = NULL;
+    CU_ASSERT_EQUAL_FATAL(chain_from(sp, "[{\"type\":\"synthetic\",\"metrics\":[\"a\"],"
+                                         "\"exclusive\":3},{\"type\":\"synthetic\","
+                                         "\"metrics\":[\"b\"],\"exclusive\":2}]", &c), AB_OK);
+    CU_ASSERT_EQUAL(c->exclusive, 2);
+    ab_eval_chain_destroy(&c);
+    CU_ASSERT_EQUAL_FATAL(chain_from(sp, "[{\"type\":\"synthetic\",\"exclusive\":false}]", &c),
+                          AB_OK);
+    CU_ASSERT_EQUAL(c->exclusive, 0);
+    ab_eval_chain_destroy(&c);
+    CU_ASSERT_EQUAL(chain_from(sp, "[{\"type\":\"synthetic\",\"exclusive\":0}]", &c),
+                    AB_ERR_INPUT);
+    CU_ASSERT(strstr(ab_err_msg(), "'exclusive' must be true, false or the number") != NULL);
+    CU_ASSERT_EQUAL(chain_from(sp, "[{\"type\":\"synthetic\",\"exclusive\":\"yes\"}]", &c),
+                    AB_ERR_INPUT);
+    ab_space_destroy(&sp);
+}
+
+/* The ofa evaluator on a random-weight supernet: flops / params equal the
+ * MAC counter, latency is measured, one measurement per node by default. */
+static void test_ofa_evaluator(void)
+{
+    struct ab_space *sp = mbv3(), *yaml = NULL;
+    struct ab_eval_chain *c = NULL;
+    struct ab_arch a[2];
+    struct ab_ofa_cost cost;
+    double m[6];
+    int st[2];
+    char err[2 * AB_EVAL_ERRLEN];
+    struct ab_rng rng;
+    ab_rng_seed(&rng, 5);
+    for (int i = 0; i < 2; i++) {
+        ab_arch_sample(sp, &rng, NULL, 0, &a[i]);
+        a[i].resolution = 128;
+    }
+    CU_ASSERT_EQUAL_FATAL(chain_from(sp, "[{\"type\":\"ofa\",\"latency_runs\":2,"
+                                         "\"latency_warmup\":0}]", &c), AB_OK);
+    CU_ASSERT_EQUAL(c->n_metrics, 3);
+    CU_ASSERT_EQUAL(ab_eval_chain_metric(c, "latency_ms"), 0);
+    CU_ASSERT_EQUAL(ab_eval_chain_metric(c, "flops"), 1);
+    CU_ASSERT_EQUAL(ab_eval_chain_metric(c, "top1"), -1);
+    CU_ASSERT_EQUAL(c->exclusive, 1);
+    CU_ASSERT_EQUAL(ab_eval_chain_run(c, a, 2, m, st, err), AB_OK);
+    for (int i = 0; i < 2; i++) {
+        CU_ASSERT_EQUAL(st[i], AB_EVAL_OK);
+        CU_ASSERT(m[i * 3] > 0);
+        CU_ASSERT_EQUAL(ab_ofa_cost(sp, &a[i], 1.2, 1000, &cost), AB_OK);
+        CU_ASSERT_EQUAL(m[i * 3 + 1], (double)cost.macs);
+        CU_ASSERT_EQUAL(m[i * 3 + 2], (double)cost.params);
+    }
+    ab_eval_chain_destroy(&c);
+    CU_ASSERT_EQUAL(chain_from(sp, "[{\"type\":\"ofa\",\"latency\":false,\"exclusive\":4}]",
+                               &c), AB_OK);
+    if (c) CU_ASSERT_EQUAL(c->exclusive, 4);
+    ab_eval_chain_destroy(&c);
+    /* accuracy needs weights; the family must match the space */
+    CU_ASSERT_EQUAL(chain_from(sp, "[{\"type\":\"ofa\",\"data\":\"/nonexistent.h5\"}]", &c),
+                    AB_ERR_INPUT);
+    CU_ASSERT(strstr(ab_err_msg(), "/nonexistent.h5") != NULL);
+    CU_ASSERT_EQUAL(chain_from(sp, "[{\"type\":\"ofa\",\"net\":"
+                                   "\"ofa_proxyless_d234_e346_k357_w1.3\"}]", &c), AB_ERR_INPUT);
+    CU_ASSERT(strstr(ab_err_msg(), "search space is ofa_mbv3") != NULL);
+    CU_ASSERT_EQUAL(chain_from(sp, "[{\"type\":\"ofa\",\"net\":\"ofa_resnet50\"}]", &c),
+                    AB_ERR_INPUT);
+    CU_ASSERT(strstr(ab_err_msg(), "ofa_resnet50") != NULL);
+    CU_ASSERT_EQUAL(ab_space_open("sd_unet", &yaml), AB_OK);
+    CU_ASSERT_EQUAL(chain_from(yaml, "[{\"type\":\"ofa\"}]", &c), AB_ERR_INPUT);
+    CU_ASSERT(strstr(ab_err_msg(), "measures ofa_mbv3 and ofa_pn") != NULL);
+    CU_ASSERT_PTR_NULL(c);
+    ab_space_destroy(&yaml);
     ab_space_destroy(&sp);
 }
 
@@ -317,6 +395,8 @@ static const struct cu_case cases[] = {
     {"bad configurations: one input error naming file and key", test_bad_input},
     {"layer_insight presets and rules", test_insight},
     {"evaluator chains reject unknown types, keys, duplicate metrics", test_chain_errors},
+    {"exclusive: true, N or false; the smallest limit of a chain", test_exclusive_limits},
+    {"ofa evaluator: latency, exact flops/params, configuration errors", test_ofa_evaluator},
     {"synthetic evaluator: merged, deterministic, size-monotone, failures", test_synthetic},
     {"table evaluator: rows, missing architectures, wrong metric or space", test_table},
     {NULL, NULL}};

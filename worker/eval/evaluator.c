@@ -14,11 +14,13 @@
 extern const struct ab_eval_type ab_eval_table_type;
 extern const struct ab_eval_type ab_eval_predictor_type;
 extern const struct ab_eval_type ab_eval_synthetic_type;
+extern const struct ab_eval_type ab_eval_ofa_type;
 
 const struct ab_eval_type *const ab_eval_types[] = {
     &ab_eval_table_type,
     &ab_eval_predictor_type,
     &ab_eval_synthetic_type,
+    &ab_eval_ofa_type,
     NULL,
 };
 
@@ -141,9 +143,13 @@ ab_status ab_evaluator_create(const struct ab_eval_context *ctx, json_t *spec, c
     ev->type = t;
     ev->space = ctx->space;
     ex = json_object_get(spec, "exclusive");
-    AB_CHECK(!ex || json_is_boolean(ex), AB_ERR_INPUT, "%s: 'exclusive' must be true or false",
-             where);
-    ev->exclusive = ex && json_is_true(ex);
+    AB_CHECK(!ex || json_is_boolean(ex) ||
+                 (json_is_integer(ex) && json_integer_value(ex) >= 1 &&
+                  json_integer_value(ex) <= 4096),
+             AB_ERR_INPUT, "%s: 'exclusive' must be true, false or the number of "
+             "evaluations that may run at once on a node (1 to 4096)", where);
+    ev->exclusive = !ex ? 0 : json_is_integer(ex) ? (int)json_integer_value(ex)
+                                                   : (json_is_true(ex) ? 1 : 0);
     AB_CALL(ab_eval_spec_num(spec, where, "batch", 0, 1, 1e6, &batch));
     ev->batch = (int)batch;
     AB_CALL(t->create(ev, ctx, spec));
@@ -201,7 +207,8 @@ ab_status ab_eval_chain_create(const struct ab_eval_context *ctx, json_t *specs,
         struct ab_evaluator *ev = c->ev[i];
         if (i) strcat(c->names, "+");
         strcat(c->names, ev->type->name);
-        c->exclusive |= ev->exclusive;
+        if (ev->exclusive && (!c->exclusive || ev->exclusive < c->exclusive))
+            c->exclusive = ev->exclusive;
         if (ev->batch < c->batch) c->batch = ev->batch;
         for (int m = 0; m < ev->n_metrics; m++, k++) {
             int at = ab_eval_chain_metric(c, ev->metrics[m]);

@@ -67,7 +67,8 @@ struct ab_evaluator {
     const struct ab_space *space;
     int n_metrics;
     char **metrics;   /* names of the metrics it produces */
-    int exclusive;    /* must run alone on its node (latency measurement) */
+    int exclusive;    /* 0, or at most this many evaluations at once per node
+                       * (exclusive: true = 1, for latency measurement) */
     int batch;        /* most architectures per evaluate() call */
     void *impl;
 };
@@ -79,7 +80,7 @@ struct ab_eval_chain {
     int n_metrics;        /* union of the evaluators' metrics */
     char **metrics;
     int *metric_of;       /* [sum of ev metrics]: chain column of each */
-    int exclusive;        /* any evaluator exclusive */
+    int exclusive;        /* smallest non-zero evaluator limit; 0: none */
     int batch;            /* smallest preferred batch */
     char *names;          /* e.g. "table" or "predictor+predictor" */
 };
