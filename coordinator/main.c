@@ -55,6 +55,8 @@ static void prefer_passive_waiting(int argc, char **argv)
     if (getenv("OMP_WAIT_POLICY")) return;
     /* The OFA engine's parallel regions are microseconds apart: sleeping
      * threads would add their wake-up time to every layer's latency. */
+    for (int i = 1; i < argc && argv[i][0] == '-'; i++)
+        if (i + 1 < argc && !strcmp(argv[i + 1], "ofa")) return;
     if (argc > 1 && !strcmp(argv[1], "ofa")) return;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--threads") && i + 1 < argc && atoi(argv[i + 1]) > 1) threaded = 1;
