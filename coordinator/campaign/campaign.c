@@ -325,7 +325,12 @@ static ab_status label_missing(struct run *r, struct labelling *x, const struct 
     memset(&s, 0, sizeof s);
     s.kind = STEP_DISPATCH;
     announce(r->rt, &s);
-    rc = ab_dispatch_create(r->rt, x->chain, c->space->definition, specs, c->base_dir, &disp);
+    {
+        char jobs[PATH_MAX];
+        snprintf(jobs, sizeof jobs, "%s/jobs", c->dir);
+        rc = ab_dispatch_create(r->rt, x->chain, c->space->definition, specs, c->base_dir, jobs,
+                                &disp);
+    }
     if (rc) goto cleanup;
     say("data: %ld/%ld labelled, %ld to evaluate by %d process%s", x->done, n, k,
         ab_dispatch_workers(disp), ab_dispatch_workers(disp) == 1 ? "" : "es");
@@ -393,7 +398,8 @@ static ab_status stage_data(struct run *r)
 {
     ab_status rc = AB_OK;
     const struct ab_campaign *c = r->c;
-    struct ab_eval_context ctx = {c->space, c->origin, c->base_dir, NULL};
+    char jobs[PATH_MAX];
+    struct ab_eval_context ctx = {c->space, c->origin, c->base_dir, jobs};
     struct labelling x = {0};
     struct ab_arch *archs = NULL;
     char *identity = NULL, *store_identity = NULL, store_path[PATH_MAX], out[PATH_MAX];
@@ -402,6 +408,7 @@ static ab_status stage_data(struct run *r)
     int skip, resume, interrupted = 0;
     long recorded, failed = 0;
     double t0 = ab_store_now();
+    snprintf(jobs, sizeof jobs, "%s/jobs", c->dir);
     AB_CALL(data_identity(c, 1, &identity));
     AB_CALL(data_identity(c, 0, &store_identity));
     AB_CALL(in_dir(c, "data.h5", out));

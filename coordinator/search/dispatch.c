@@ -117,7 +117,8 @@ static ab_status grow(char **buf, size_t *cap, size_t need)
 
 ab_status ab_dispatch_create(const struct ab_runtime *rt, struct ab_eval_chain *chain,
                              const char *space_def, const char *specs_json,
-                             const char *base_dir, struct ab_dispatch **out)
+                             const char *base_dir, const char *workdir,
+                             struct ab_dispatch **out)
 {
     ab_status rc = AB_OK;
     struct ab_dispatch *d = calloc(1, sizeof *d);
@@ -129,13 +130,16 @@ ab_status ab_dispatch_create(const struct ab_runtime *rt, struct ab_eval_chain *
     d->chain = chain;
     gethostname(d->host, sizeof d->host - 1);
     if (rt->mpi && rt->size > 1) {
+        const char *wd = workdir ? workdir : "";
         size_t a = strlen(space_def) + 1, b = strlen(specs_json) + 1, c = strlen(base_dir) + 1;
-        long len = (long)(a + b + c);
+        size_t w = strlen(wd) + 1;
+        long len = (long)(a + b + c + w);
         setup = malloc((size_t)len);
         AB_CHECK_ALLOC(setup);
         memcpy(setup, space_def, a);
         memcpy(setup + a, specs_json, b);
         memcpy(setup + a + b, base_dir, c);
+        memcpy(setup + a + b + c, wd, w);
         AB_MPI(MPI_Bcast(&len, 1, MPI_LONG, 0, rt->comm));
         AB_MPI(MPI_Bcast(setup, (int)len, MPI_CHAR, 0, rt->comm));
         me.ok = 1;
@@ -558,6 +562,7 @@ ab_status ab_dispatch_serve(const struct ab_runtime *rt)
     {
         const char *space_def = setup, *specs_text = setup + strlen(setup) + 1;
         const char *base_dir = specs_text + strlen(specs_text) + 1;
+        const char *workdir = base_dir + strlen(base_dir) + 1;
         struct ab_eval_context ctx = {0};
         rc = ab_space_from_definition(space_def, "coordinator", &sp);
         if (rc == AB_OK) {
@@ -565,6 +570,7 @@ ab_status ab_dispatch_serve(const struct ab_runtime *rt)
             ctx.space = sp;
             ctx.origin = "configuration";
             ctx.base_dir = base_dir;
+            ctx.workdir = workdir[0] ? workdir : NULL;
             rc = specs ? ab_eval_chain_create(&ctx, specs, &chain)
                        : ab_err_set(AB_ERR_INTERNAL, "bad evaluator specs from rank 0");
         }

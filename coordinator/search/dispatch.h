@@ -41,11 +41,14 @@ typedef ab_status (*ab_dispatch_cb)(void *ctx, const struct ab_dispatch_done *d)
 
 /* Collective over rt->comm. On rank 0: creates the coordinator side with
  * the chain (used in-process when there are no workers) and sends every
- * worker the space definition, the evaluator specs (JSON array) and the
- * base directory. On workers: never called (see ab_dispatch_serve). */
+ * worker the space definition, the evaluator specs (JSON array), the base
+ * directory and the run's work directory (ab_eval_context.workdir, e.g.
+ * STORE.jobs for external jobs; NULL: none). On workers: never called (see
+ * ab_dispatch_serve). */
 ab_status ab_dispatch_create(const struct ab_runtime *rt, struct ab_eval_chain *chain,
                              const char *space_def, const char *specs_json,
-                             const char *base_dir, struct ab_dispatch **out);
+                             const char *base_dir, const char *workdir,
+                             struct ab_dispatch **out);
 
 /* Evaluates n architectures (canonical JSON in json[i], parsed in archs[i]);
  * calls cb once per finished item, in completion order. Returns early with

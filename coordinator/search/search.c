@@ -6,6 +6,7 @@
 #include "search/search.h"
 
 #include <libgen.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1132,12 +1133,14 @@ ab_status ab_search_run(const struct ab_runtime *rt, struct ab_search_config *cf
     struct ab_store *st = NULL;
     struct ea e = {0};
     struct run_ctx r = {0};
-    struct ab_eval_context ctx = {cfg->space, cfg->origin, cfg->base_dir, NULL};
+    char workdir[PATH_MAX];
+    struct ab_eval_context ctx = {cfg->space, cfg->origin, cfg->base_dir, workdir};
     char *specs = NULL;
     int interrupted = 0, released = 0;
     double hv = 0, t0 = ab_store_now();
     long budget = cfg->init + cfg->iterations * cfg->per_iteration;
     memset(sum, 0, sizeof *sum);
+    snprintf(workdir, sizeof workdir, "%s.jobs", cfg->store);
     ab_dispatch_install_signals();
     AB_CALL(ab_eval_chain_create(&ctx, cfg->evaluators, &chain));
     for (int k = 0; k < cfg->n_obj; k++) {
@@ -1162,7 +1165,8 @@ ab_status ab_search_run(const struct ab_runtime *rt, struct ab_search_config *cf
     specs = json_dumps(cfg->evaluators, JSON_COMPACT);
     AB_CHECK_ALLOC(specs);
     released = 1;
-    AB_CALL(ab_dispatch_create(rt, chain, cfg->space->definition, specs, cfg->base_dir, &disp));
+    AB_CALL(ab_dispatch_create(rt, chain, cfg->space->definition, specs, cfg->base_dir, workdir,
+                               &disp));
     e.cfg = cfg;
     e.sp = cfg->space;
     e.n_metrics = chain->n_metrics;
