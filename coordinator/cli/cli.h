@@ -51,6 +51,10 @@ ab_status ab_cmd_ofa_infer(int argc, char **argv, struct ab_runtime *rt);
 ab_status ab_cmd_ofa_latency(int argc, char **argv, struct ab_runtime *rt);
 ab_status ab_cmd_ofa_flops(int argc, char **argv, struct ab_runtime *rt);
 ab_status ab_cmd_ofa_eval(int argc, char **argv, struct ab_runtime *rt);
+/* "fid stats" must precede "fid" in the table: the dispatcher takes the
+ * first match. */
+ab_status ab_cmd_fid_stats(int argc, char **argv, struct ab_runtime *rt);
+ab_status ab_cmd_fid(int argc, char **argv, struct ab_runtime *rt);
 
 /* Option helpers: parse a whole integer / a comma-separated integer list;
  * errors name the option and what is expected. */
