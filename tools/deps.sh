@@ -2,8 +2,9 @@
 # Installs the Debian packages autobuild needs, if any is missing.
 # usage: tools/deps.sh [--dev] [--test]
 #   --dev   adds clang for the fuzz targets
-#   --test  adds Debian's PyTorch, used by the tests that compare converted
-#           pretrained predictors with PyTorch (the core never needs Python)
+#   --test  adds Debian's PyTorch and SciPy, used by the tests that compare
+#           converted pretrained predictors with PyTorch and FID with the scipy
+#           route (those tests skip without them; the core never needs Python)
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libopenmpi-dev openmpi-bin libhdf5-dev hdf5-tools
       libopenblas-dev liblapacke-dev libyaml-dev libcunit1-dev libjansson-dev libcsv-dev
@@ -11,7 +12,7 @@ pkgs=(build-essential cmake pkg-config libopenmpi-dev openmpi-bin libhdf5-dev hd
 for a in "$@"; do
   case $a in
     --dev) pkgs+=(clang libclang-rt-14-dev) ;;
-    --test) pkgs+=(python3-torch python3-numpy slurm-wlm munge libpmix-dev) ;;
+    --test) pkgs+=(python3-torch python3-numpy python3-scipy slurm-wlm munge libpmix-dev) ;;
     *) echo "usage: tools/deps.sh [--dev] [--test]" >&2; exit 2 ;;
   esac
 done

@@ -53,6 +53,8 @@ const struct ab_cmd ab_commands[] = {
      ab_cmd_fid_stats, 0},
     {NULL, "fid", "Frechet Inception Distance of two feature or statistics files",
      ab_cmd_fid, 0},
+    {"test-double", "job", "a TEST DOUBLE of a fine-tune + FID job (CI, trials)",
+     ab_cmd_testdouble_job, 0},
     {NULL, "quickstart", "the main job: sample, label, import and summarise a dataset",
      ab_cmd_quickstart, 0},
     {NULL, NULL, NULL, NULL, 0},

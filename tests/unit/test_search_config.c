@@ -186,14 +186,14 @@ static void test_chain_errors(void)
     struct ab_eval_chain *c = NULL;
     CU_ASSERT_EQUAL(chain_from(sp, "[{\"type\":\"lookup\"}]", &c), AB_ERR_INPUT);
     CU_ASSERT(strstr(ab_err_msg(), "unknown evaluator type 'lookup'") != NULL);
-    CU_ASSERT(strstr(ab_err_msg(), "table, predictor, synthetic, ofa") != NULL);
+    CU_ASSERT(strstr(ab_err_msg(), "table, predictor, synthetic, ofa, external") != NULL);
     CU_ASSERT_EQUAL(chain_from(sp, "[{\"type\":\"synthetic\",\"slep_ms\":1}]", &c), AB_ERR_INPUT);
     CU_ASSERT(strstr(ab_err_msg(), "unknown key 'slep_ms'") != NULL);
     CU_ASSERT_EQUAL(chain_from(sp, "[{\"type\":\"synthetic\"},{\"type\":\"synthetic\"}]", &c),
                     AB_ERR_INPUT);
     CU_ASSERT(strstr(ab_err_msg(), "produced by two evaluators") != NULL);
     CU_ASSERT_EQUAL(chain_from(sp, "[{\"file\":\"x.h5\"}]", &c), AB_ERR_INPUT);
-    CU_ASSERT(strstr(ab_err_msg(), "missing 'type' (one of: table, predictor, synthetic, ofa)") != NULL);
+    CU_ASSERT(strstr(ab_err_msg(), "missing 'type' (one of: table, predictor, synthetic, ofa, external)") != NULL);
     CU_ASSERT_EQUAL(chain_from(sp, "[]", &c), AB_ERR_INPUT);
     CU_ASSERT_EQUAL(chain_from(sp, "[{\"type\":\"table\"}]", &c), AB_ERR_INPUT);
     CU_ASSERT(strstr(ab_err_msg(), "needs 'file'") != NULL);

@@ -15,12 +15,14 @@ extern const struct ab_eval_type ab_eval_table_type;
 extern const struct ab_eval_type ab_eval_predictor_type;
 extern const struct ab_eval_type ab_eval_synthetic_type;
 extern const struct ab_eval_type ab_eval_ofa_type;
+extern const struct ab_eval_type ab_eval_external_type;
 
 const struct ab_eval_type *const ab_eval_types[] = {
     &ab_eval_table_type,
     &ab_eval_predictor_type,
     &ab_eval_synthetic_type,
     &ab_eval_ofa_type,
+    &ab_eval_external_type,
     NULL,
 };
 

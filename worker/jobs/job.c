@@ -801,7 +801,18 @@ ab_status ab_job_run(const struct ab_job_spec *spec, const char *jobs_dir,
     memset(out, 0, sizeof *out);
     AB_CHECK(strlen(jobs_dir) < PATH_MAX - 32, AB_ERR_INPUT, "%s: the job directory's path is "
              "too long", jobs_dir);
-    snprintf(dir, sizeof dir, "%s/%016llx", jobs_dir, hash);
+    if (jobs_dir[0] == '/') {
+        snprintf(dir, sizeof dir, "%s/%016llx", jobs_dir, hash);
+    } else {
+        /* jobs run in their directory: every path they get is absolute */
+        char cwd[PATH_MAX];
+        AB_CHECK(getcwd(cwd, sizeof cwd), AB_ERR_IO, "cannot read the working directory: %s",
+                 strerror(errno));
+        AB_CHECK(strlen(cwd) + strlen(jobs_dir) < PATH_MAX - 32, AB_ERR_INPUT,
+                 "%s: the job directory's path is too long", jobs_dir);
+        int n = snprintf(dir, sizeof dir, "%.2000s/%.2000s/%016llx", cwd, jobs_dir, hash);
+        AB_ASSERT(n > 0 && n < (int)sizeof dir);
+    }
     snprintf(out->result, sizeof out->result, "%s/result.h5", dir);
     AB_CALL(make_dirs(dir));
     snprintf(path, sizeof path, "%s/arch.json", dir);
@@ -856,6 +867,7 @@ ab_status ab_job_run(const struct ab_job_spec *spec, const char *jobs_dir,
         out->attempts = (int)state_int(st, "attempt");
         record(st, reason);
         if (!reason[0]) {
+            json_object_del(st, "reason");
             json_object_set_new(st, "state", json_string("done"));
             AB_CALL(save_state(dir, st));
             out->ok = 1;
