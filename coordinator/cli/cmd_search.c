@@ -91,6 +91,11 @@ static const char search_help[] =
     "                             # calib_images: 2000, calib_batch: 200, threads,\n"
     "                             # latency: false, latency_runs: 50; one at a time\n"
     "                             # per node unless exclusive: N (or false)\n"
+    "    - {type: external, command: [./job.sh, \"{arch_file}\", \"{result}\"],\n"
+    "       metrics: [fid], fid_reference: ref.h5}\n"
+    "                             # the user's program per candidate; launch:\n"
+    "                             # local|srun|sbatch, timeout, retries, backoff;\n"
+    "                             # jobs in STORE.jobs/, re-attached after a restart\n"
     "  store: run.h5              # relative paths: from the configuration's folder\n";
 
 static void release_workers(const struct ab_runtime *rt)
