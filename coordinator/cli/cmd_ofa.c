@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "h5/h5util.h"
@@ -88,6 +89,22 @@ cleanup:
     return rc;
 }
 
+/* Fails with AB_ERR_INPUT unless the folder of path exists and is
+ * writable, so that a long run does not end in a failed write. */
+static ab_status check_writable(const char *opt, const char *path)
+{
+    char dir[4096];
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else
+        snprintf(dir, sizeof dir, "%.*s", slash == path ? 1 : (int)(slash - path), path);
+    if (access(dir, W_OK) != 0)
+        return ab_err_set(AB_ERR_INPUT, "%s %s: the folder %s does not exist or is not "
+                          "writable", opt, path, dir);
+    return AB_OK;
+}
+
 static double now_ms(void)
 {
     struct timespec ts;
@@ -155,6 +172,7 @@ ab_status ab_cmd_ofa_init(int argc, char **argv, struct ab_runtime *rt)
         rc = ab_cli_usage(argv[0], "--net and --out are required");
         goto cleanup;
     }
+    AB_CALL(check_writable("--out", out));
     AB_CALL(ab_ofa_supernet_random(net, (int)classes, (uint64_t)seed, &sn));
     AB_CALL(ab_ofa_supernet_save(sn, out));
     AB_LOG_I("wrote %s: %s with random weights (seed %ld, %d tensors)", out, net, seed,
@@ -261,6 +279,7 @@ ab_status ab_cmd_ofa_infer(int argc, char **argv, struct ab_runtime *rt)
         rc = ab_cli_usage(argv[0], "--supernet, --arch, --input and --output are required");
         goto cleanup;
     }
+    AB_CALL(check_writable("--output", outp));
     AB_CALL(arch_arg_load(archp, &arch));
     AB_CALL(ab_ofa_supernet_load(snp, &sn));
     AB_CALL(ab_ofa_input_read(inp, arch.a.resolution, &x, &n, &r));
