@@ -116,10 +116,12 @@ static ab_status string_list(json_t *spec, const char *where, const char *key, i
     return AB_OK;
 }
 
-/* The program must exist and be executable now, not fail in every job. */
+/* The program must exist and be executable now, not fail in every job.
+ * A path is made absolute: jobs run in their own directories. */
 static ab_status check_program(const char *where, const char *prog, const char *base_dir,
                                char *resolved, size_t cap)
 {
+    char real[PATH_MAX];
     snprintf(resolved, cap, "%s", prog);
     if (strchr(prog, '{')) return AB_OK; /* known only per job */
     if (strchr(prog, '/')) {
@@ -127,11 +129,14 @@ static ab_status check_program(const char *where, const char *prog, const char *
             char alt[PATH_MAX];
             snprintf(alt, sizeof alt, "%s/%s", base_dir, prog);
             if (access(alt, X_OK) == 0) {
-                snprintf(resolved, cap, "%s", alt);
+                snprintf(resolved, cap, "%s", realpath(alt, real) ? real : alt);
                 return AB_OK;
             }
         }
-        if (access(prog, X_OK) == 0) return AB_OK;
+        if (access(prog, X_OK) == 0) {
+            snprintf(resolved, cap, "%s", realpath(prog, real) ? real : prog);
+            return AB_OK;
+        }
         return ab_err_set(AB_ERR_INPUT, "%s: command[0] '%s' is not an executable file; give "
                           "a path to the program (relative to the configuration's folder)",
                           where, prog);
@@ -216,7 +221,7 @@ static ab_status read_result(const struct external *x, const char *path, double 
             if (rc == AB_OK) rc = ab_fid_distance(&st, &x->ref, AB_FID_AUTO, &row[x->fid_col]);
             ab_fid_stats_free(&st);
             if (rc != AB_OK) {
-                rc = ab_err_prefix("%s: features against %s", path, x->ref_path);
+                rc = ab_err_prefix("features against fid_reference"); /* names both */
                 goto cleanup;
             }
         }

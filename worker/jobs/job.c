@@ -287,8 +287,9 @@ static unsigned long long proc_start(pid_t pid)
     p = strrchr(buf, ')'); /* the command name may hold spaces */
     if (!p || !p[1] || !p[2]) return 0;
     if (p[2] == 'Z' || p[2] == 'X') return 0; /* ended, not yet reaped: gone */
-    /* after ')': field 3 (state) ... field 22 (starttime) */
-    for (int field = 3; field < 22 && p; field++) p = strchr(p + 1, ' ');
+    /* after ')': " S ..." - the k-th space after ')' precedes field k + 2,
+     * so field 22 (starttime) follows the 20th */
+    for (int field = 3; field <= 22 && p; field++) p = strchr(p + 1, ' ');
     if (p) start = strtoull(p + 1, NULL, 10);
     return start;
 }
@@ -327,6 +328,46 @@ static void last_line(const char *path, char *buf, size_t cap)
 }
 
 /* --- launching ---------------------------------------------------------- */
+
+/* The environment a job (or sbatch) is started with: this process's, less
+ * the variables by which an MPI launcher tells a process that it is one of
+ * its ranks (OMPI_*, PMIX_*, PMI_*, ...). A job started by a worker rank is
+ * not a rank of the campaign's MPI job: with them, an MPI program (autobuild
+ * itself, or a script whose launcher detection reads OMPI_COMM_WORLD_*) would
+ * join a world it does not belong to and fail in MPI_Init. Built before
+ * fork (the child must not allocate); a NULL-terminated array of pointers
+ * into environ, freed with free(). NULL when out of memory (then the
+ * environment is inherited as it is). */
+static char **job_environ(void)
+{
+    extern char **environ;
+    static const char *const drop[] = {"OMPI_", "PMIX_", "PMI_", "OPAL_", "ORTE_", "PRTE_",
+                                       "HYDRA_", "HYDI_", "MPI_LOCALNRANKS=",
+                                       "MPI_LOCALRANKID=", NULL};
+    size_t n = 0, k = 0;
+    char **env;
+    while (environ[n]) n++;
+    env = malloc((n + 1) * sizeof *env);
+    if (!env) return NULL;
+    for (size_t i = 0; i < n; i++) {
+        int keep = 1;
+        for (int d = 0; drop[d] && keep; d++)
+            if (!strncmp(environ[i], drop[d], strlen(drop[d]))) keep = 0;
+        /* the user's permission to run Open MPI as root is not the launcher's */
+        if (!strncmp(environ[i], "OMPI_ALLOW_RUN_AS_ROOT", 22)) keep = 1;
+        if (keep) env[k++] = environ[i];
+    }
+    env[k] = NULL;
+    return env;
+}
+
+static void exec_job(char **argv, char **env)
+{
+    if (env)
+        execvpe(argv[0], argv, env);
+    else
+        execvp(argv[0], argv);
+}
 
 static void close_fds_from(int lo)
 {
@@ -391,13 +432,17 @@ static void supervise(const char *dir, pid_t g, int *st)
  * and stderr to the attempt's log files, waits, and writes exit.json. */
 static ab_status start_supervisor(const char *dir, int attempt, char **argv, pid_t *out)
 {
-    char outp[FILE_PATH], errp[FILE_PATH];
+    char outp[FILE_PATH], errp[FILE_PATH], **env;
     pid_t pid;
     snprintf(outp, sizeof outp, "%s/attempt%d.out", dir, attempt);
     snprintf(errp, sizeof errp, "%s/attempt%d.err", dir, attempt);
+    env = job_environ();
     fflush(NULL);
     pid = fork();
-    if (pid < 0) return ab_err_set(AB_ERR_IO, "cannot fork a job supervisor: %s", strerror(errno));
+    if (pid < 0) {
+        free(env);
+        return ab_err_set(AB_ERR_IO, "cannot fork a job supervisor: %s", strerror(errno));
+    }
     if (pid == 0) {
         sigset_t none;
         pid_t g;
@@ -419,7 +464,7 @@ static ab_status start_supervisor(const char *dir, int attempt, char **argv, pid
             dup2(o, 1);
             dup2(e, 2);
             close_fds_from(3);
-            execvp(argv[0], argv);
+            exec_job(argv, env);
             dprintf(2, "autobuild: cannot run '%s': %s\n", argv[0], strerror(errno));
             _exit(127);
         }
@@ -432,6 +477,7 @@ static ab_status start_supervisor(const char *dir, int attempt, char **argv, pid
                         WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0));
         _exit(0);
     }
+    free(env);
     *out = pid;
     return AB_OK;
 }
@@ -443,12 +489,15 @@ static void run_capture(char **argv, char *line, size_t cap, int *status)
     int fds[2];
     pid_t pid;
     int st = 0;
+    char **env;
     line[0] = 0;
     *status = -1;
     if (pipe(fds) < 0) return;
+    env = job_environ();
     fflush(NULL);
     pid = fork();
     if (pid < 0) {
+        free(env);
         close(fds[0]);
         close(fds[1]);
         return;
@@ -459,9 +508,10 @@ static void run_capture(char **argv, char *line, size_t cap, int *status)
         dup2(fds[1], 1);
         dup2(devnull, 2);
         close_fds_from(3);
-        execvp(argv[0], argv);
+        exec_job(argv, env);
         _exit(127);
     }
+    free(env);
     close(fds[1]);
     {
         FILE *f = fdopen(fds[0], "r");
