@@ -35,6 +35,7 @@
 #include "predictor/ensemble.h"
 #include "report/search_report.h"
 #include "search/dispatch.h"
+#include "search/label.h"
 #include "store/store.h"
 #include "util/fsutil.h"
 #include "util/log.h"
@@ -180,41 +181,6 @@ static ab_status begin_stage(struct run *r, const char *label, const char *name,
     return ab_stamp_remove(r->c->dir, name);
 }
 
-/* Removes a store (snapshot and journal) made for another configuration. */
-static ab_status forget_store(const char *path)
-{
-    char journal[PATH_MAX + 16];
-    snprintf(journal, sizeof journal, "%s.journal", path);
-    if (unlink(path) != 0 && errno != ENOENT)
-        return ab_err_set(AB_ERR_IO, "%s: cannot remove: %s", path, strerror(errno));
-    if (unlink(journal) != 0 && errno != ENOENT)
-        return ab_err_set(AB_ERR_IO, "%s: cannot remove: %s", journal, strerror(errno));
-    return AB_OK;
-}
-
-/* 1 when the store at path exists and was made for `identity`; a store of
- * another configuration, or one too damaged to read, is removed. */
-static ab_status store_resumable(const char *label, const char *path, const char *identity,
-                                 int *resume, long *recorded)
-{
-    char journal[PATH_MAX + 16];
-    struct ab_store *st = NULL;
-    *resume = 0;
-    *recorded = 0;
-    snprintf(journal, sizeof journal, "%s.journal", path);
-    if (!ab_fs_exists(path) && !ab_fs_exists(journal)) return AB_OK;
-    if (ab_store_read(path, &st) == AB_OK && st->identity && !strcmp(st->identity, identity)) {
-        *resume = 1;
-        *recorded = st->n;
-    } else {
-        ab_err_clear();
-        say("%s: %s was made for another configuration (or cannot be read); starting over",
-            label, path);
-    }
-    ab_store_close(&st);
-    return *resume ? AB_OK : forget_store(path);
-}
-
 /* The handlers of SIGTERM/SIGUSR1/SIGINT: the dispatch's flag while
  * evaluations run (checkpoint, exit 75), the default action otherwise
  * (every other stage's output is atomic; a rerun redoes the stage). */
@@ -230,41 +196,6 @@ static void signals_checkpoint(int on)
 }
 
 /* ---- data ---------------------------------------------------------------------- */
-
-struct labelling {
-    struct ab_store *st;
-    struct ab_eval_chain *chain;
-    char **json;          /* [pending] */
-    uint64_t *hash;       /* [pending] */
-    long *seq;            /* [pending]: index in the sample */
-    long done, total, fresh;
-    double t0, last;
-};
-
-static ab_status on_labelled(void *vctx, const struct ab_dispatch_done *d)
-{
-    struct labelling *x = vctx;
-    struct ab_store_eval rec = {
-        .seq = x->seq[d->index], .iteration = 0, .hash = x->hash[d->index],
-        .arch = x->json[d->index], .status = d->status, .rank = d->rank,
-        .host = (char *)d->host, .evaluator = x->chain->names, .t_start = d->t_start,
-        .t_end = d->t_end, .metrics = (double *)d->metrics,
-        .error = (char *)(d->status ? d->error : "")};
-    double now;
-    AB_TRY(ab_store_add(x->st, &rec));
-    x->done++;
-    x->fresh++;
-    now = ab_store_now();
-    if (now - x->st->last_sync > 0.2) AB_TRY(ab_store_sync(x->st, 0));
-    AB_TRY(ab_store_maybe_snapshot(x->st, 5.0));
-    if (now - x->last > 2.0) {
-        double rate = x->fresh / (now - x->t0 > 1e-9 ? now - x->t0 : 1e-9);
-        say("data: %ld/%ld labelled, %.1f/s, ETA %.0f s", x->done, x->total, rate,
-            rate > 0 ? (x->total - x->done) / rate : 0.0);
-        x->last = now;
-    }
-    return AB_OK;
-}
 
 /* The data stage's identity; with with_n = 0 the identity of its store,
  * which holds the evaluations of the first architectures drawn with the
@@ -290,125 +221,25 @@ static ab_status data_identity(const struct ab_campaign *c, int with_n, char **o
     return dump_identity(id, out);
 }
 
-/* Evaluates the sampled architectures the store does not hold yet. */
-static ab_status label_missing(struct run *r, struct labelling *x, const struct ab_arch *archs,
-                               long n, int *interrupted)
-{
-    ab_status rc = AB_OK;
-    const struct ab_campaign *c = r->c;
-    struct ab_dispatch *disp = NULL;
-    struct ab_arch *todo = malloc(sizeof *todo * (size_t)(n + 1));
-    char *specs = NULL;
-    long k = 0;
-    struct step s;
-    x->json = calloc((size_t)n + 1, sizeof *x->json);
-    x->hash = malloc(sizeof *x->hash * (size_t)(n + 1));
-    x->seq = malloc(sizeof *x->seq * (size_t)(n + 1));
-    AB_CHECK(todo && x->json && x->hash && x->seq, AB_ERR_NOMEM, "out of memory");
-    for (long i = 0; i < n; i++) {
-        uint64_t h = ab_arch_hash(c->space, &archs[i]);
-        if (ab_store_find(x->st, h) >= 0) continue;
-        todo[k] = archs[i];
-        x->hash[k] = h;
-        x->seq[k] = i;
-        x->json[k] = ab_arch_to_json(c->space, &archs[i]);
-        AB_CHECK_ALLOC(x->json[k]);
-        k++;
-    }
-    x->done = n - k;
-    x->total = n;
-    AB_CHECK(k <= 0x7fffffffL, AB_ERR_INPUT, "data.n: at most %ld architectures per campaign",
-             0x7fffffffL);
-    if (k == 0) goto cleanup;
-    specs = json_dumps(c->data_run_specs, JSON_COMPACT);
-    AB_CHECK_ALLOC(specs);
-    memset(&s, 0, sizeof s);
-    s.kind = STEP_DISPATCH;
-    announce(r->rt, &s);
-    {
-        char jobs[PATH_MAX];
-        snprintf(jobs, sizeof jobs, "%s/jobs", c->dir);
-        rc = ab_dispatch_create(r->rt, x->chain, c->space->definition, specs, c->base_dir, jobs,
-                                &disp);
-    }
-    if (rc) goto cleanup;
-    say("data: %ld/%ld labelled, %ld to evaluate by %d process%s", x->done, n, k,
-        ab_dispatch_workers(disp), ab_dispatch_workers(disp) == 1 ? "" : "es");
-    x->t0 = x->last = ab_store_now();
-    rc = ab_dispatch_run(disp, todo, x->json, (int)k, on_labelled, x, interrupted);
-cleanup:
-    if (disp) {
-        /* everything is saved before an interrupted dispatch may end the job */
-        ab_status r2 = ab_store_sync(x->st, 1);
-        if (r2 == AB_OK) r2 = ab_store_snapshot(x->st);
-        if (rc == AB_OK) rc = r2;
-        ab_dispatch_destroy(&disp, *interrupted);
-    }
-    free(todo);
-    free(specs);
-    return rc;
-}
-
-/* The labelled dataset: successful evaluations in sample order. */
-static ab_status write_dataset(struct run *r, struct labelling *x, const struct ab_arch *archs,
-                               long n, const char *path, long *failed)
-{
-    ab_status rc = AB_OK;
-    const struct ab_campaign *c = r->c;
-    int m = x->chain->n_metrics;
-    struct ab_dataset ds = {0};
-    const char *first_error = NULL;
-    *failed = 0;
-    ds.space = (struct ab_space *)c->space; /* borrowed: never destroyed here */
-    ds.n_metrics = m;
-    ds.metric_names = x->chain->metrics;
-    ds.archs = malloc(sizeof *ds.archs * (size_t)(n + 1));
-    ds.hashes = malloc(sizeof *ds.hashes * (size_t)(n + 1));
-    ds.metrics = malloc(sizeof *ds.metrics * (size_t)(n + 1) * (size_t)m);
-    AB_CHECK(ds.archs && ds.hashes && ds.metrics, AB_ERR_NOMEM, "out of memory");
-    for (long i = 0; i < n; i++) {
-        uint64_t h = ab_arch_hash(c->space, &archs[i]);
-        long at = ab_store_find(x->st, h);
-        const struct ab_store_eval *e = at >= 0 ? &x->st->ev[at] : NULL;
-        int ok = e && e->status == AB_EVAL_OK;
-        AB_ASSERT(e != NULL);
-        for (int k = 0; ok && k < m; k++) ok = isfinite(e->metrics[k]);
-        if (!ok) {
-            if (!first_error) first_error = e->error && e->error[0] ? e->error : "a metric is "
-                                                                                 "not finite";
-            (*failed)++;
-            continue;
-        }
-        ds.archs[ds.n] = archs[i];
-        ds.hashes[ds.n] = h;
-        memcpy(ds.metrics + (size_t)ds.n * (size_t)m, e->metrics, sizeof(double) * (size_t)m);
-        ds.n++;
-    }
-    AB_CHECK(ds.n > 0, AB_ERR_INPUT, "%s: data: all %ld evaluations failed (first: %s); fix "
-             "data.evaluators", c->origin, n, first_error ? first_error : "?");
-    AB_CALL(ab_dataset_write(&ds, path));
-cleanup:
-    free(ds.archs);
-    free(ds.hashes);
-    free(ds.metrics);
-    return rc;
-}
-
 static ab_status stage_data(struct run *r)
 {
     ab_status rc = AB_OK;
     const struct ab_campaign *c = r->c;
-    char jobs[PATH_MAX];
+    char jobs[PATH_MAX], where[PATH_MAX + 16];
     struct ab_eval_context ctx = {c->space, c->origin, c->base_dir, jobs};
-    struct labelling x = {0};
+    struct ab_eval_chain *chain = NULL;
+    struct ab_label *lab = NULL;
+    struct ab_label_opts lo = {0};
     struct ab_arch *archs = NULL;
-    char *identity = NULL, *store_identity = NULL, store_path[PATH_MAX], out[PATH_MAX];
+    char *identity = NULL, *store_identity = NULL, *specs = NULL, store_path[PATH_MAX];
+    char out[PATH_MAX];
     json_t *summary = NULL;
     const char *outputs[] = {"data.h5"};
-    int skip, resume, interrupted = 0;
-    long recorded, failed = 0;
+    int skip, interrupted = 0;
+    long failed = 0, pending = 0;
     double t0 = ab_store_now();
     snprintf(jobs, sizeof jobs, "%s/jobs", c->dir);
+    snprintf(where, sizeof where, "%s: data", c->origin);
     AB_CALL(data_identity(c, 1, &identity));
     AB_CALL(data_identity(c, 0, &store_identity));
     AB_CALL(in_dir(c, "data.h5", out));
@@ -423,20 +254,37 @@ static ab_status stage_data(struct run *r)
         goto cleanup;
     }
     AB_CALL(ab_arch_sample_unique(c->space, c->n, c->data_seed, c->res, c->n_res, &archs));
-    AB_CALL(ab_eval_chain_create(&ctx, c->data_run_specs, &x.chain));
-    AB_CALL(store_resumable("data", store_path, store_identity, &resume, &recorded));
-    if (resume) say("data: resuming %s: %ld evaluations recorded", store_path, recorded);
-    AB_CALL(ab_store_open(store_path, store_identity, (const char *const *)x.chain->metrics,
-                          x.chain->n_metrics, resume, &x.st));
+    AB_CALL(ab_eval_chain_create(&ctx, c->data_run_specs, &chain));
+    specs = json_dumps(c->data_run_specs, JSON_COMPACT);
+    AB_CHECK_ALLOC(specs);
+    lo.space = c->space;
+    lo.chain = chain;
+    lo.store = store_path;
+    lo.identity = store_identity;
+    lo.on_other = AB_LABEL_RESTART;
+    lo.specs_json = specs;
+    lo.base_dir = c->base_dir;
+    lo.workdir = jobs;
+    lo.progress = "[campaign] data: ";
+    lo.origin = where;
+    lo.evaluators_key = "data.evaluators";
+    AB_CALL(ab_label_open(&lo, &lab));
     signals_checkpoint(1);
-    AB_CALL(label_missing(r, &x, archs, c->n, &interrupted));
+    AB_CALL(ab_label_plan(lab, archs, c->n, &pending));
+    if (pending > 0) {
+        struct step s;
+        memset(&s, 0, sizeof s);
+        s.kind = STEP_DISPATCH;
+        announce(r->rt, &s);
+    }
+    AB_CALL(ab_label_run(r->rt, lab, &interrupted));
     if (interrupted || ab_dispatch_stop_requested()) {
         r->sum->interrupted = 1;
         say("data: interrupted: %ld/%ld labelled, saved in %s; run the campaign again to "
-            "continue", x.st->n, c->n, store_path);
+            "continue", lab->st->n, c->n, store_path);
         goto cleanup;
     }
-    AB_CALL(write_dataset(r, &x, archs, c->n, out, &failed));
+    AB_CALL(ab_label_write_dataset(lab, out, &failed));
     r->sum->labelled = c->n - failed;
     r->sum->failed = failed;
     summary = json_pack("{s:I,s:I}", "labelled", (json_int_t)r->sum->labelled, "failed",
@@ -447,17 +295,14 @@ static ab_status stage_data(struct run *r)
     say("data: %ld labelled, %ld failed (left out) -> %s (%.1f s)", r->sum->labelled, failed,
         out, ab_store_now() - t0);
 cleanup:
-    if (x.st) {
-        ab_status r2 = ab_store_close(&x.st);
+    if (lab) {
+        ab_status r2 = ab_label_close(&lab);
         if (rc == AB_OK) rc = r2;
     }
     signals_checkpoint(0);
-    for (long i = 0; x.json && i < c->n; i++) free(x.json[i]);
-    free(x.json);
-    free(x.hash);
-    free(x.seq);
-    ab_eval_chain_destroy(&x.chain);
+    ab_eval_chain_destroy(&chain);
     free(archs);
+    free(specs);
     free(identity);
     free(store_identity);
     json_decref(summary);
@@ -831,7 +676,8 @@ static ab_status stage_search(struct run *r)
     AB_CALL(ab_campaign_search_yaml(c, "reduced.h5", "search.h5", &text));
     AB_CALL(write_text(yaml_path, text));
     AB_CALL(ab_search_config_parse(text, strlen(text), yaml_path, &cfg));
-    AB_CALL(store_resumable("search", store, cfg->identity, &resume, &recorded));
+    AB_CALL(ab_label_store_resumable(store, cfg->identity, AB_LABEL_RESTART,
+                                     "[campaign] search: ", &resume, &recorded));
     say("search: %s autobuild_nas in %s (budget %ld = %ld + %ld x %ld)%s",
         resume ? "resuming" : "starting", cfg->space_spec, c->init + c->iterations *
         c->per_iteration, c->init, c->iterations, c->per_iteration,

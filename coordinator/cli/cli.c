@@ -41,6 +41,8 @@ const struct ab_cmd ab_commands[] = {
     {NULL, "report", "the front and history of a search store (finished or live)",
      ab_cmd_report, 0},
     {NULL, "campaign", "the whole pipeline as one resumable job", ab_cmd_campaign, 1},
+    {NULL, "evaluate", "evaluate a list of architectures into a result store (resumable)",
+     ab_cmd_evaluate, 1},
     {"ofa", "init", "write a random-weight Once-for-All supernet (for latency and tests)",
      ab_cmd_ofa_init, 0},
     {"ofa", "infer", "logits of a subnet spliced from an OFA supernet", ab_cmd_ofa_infer, 0},

@@ -46,6 +46,7 @@ ab_status ab_cmd_exhaustive(int argc, char **argv, struct ab_runtime *rt);
 ab_status ab_cmd_search(int argc, char **argv, struct ab_runtime *rt);
 ab_status ab_cmd_report(int argc, char **argv, struct ab_runtime *rt);
 ab_status ab_cmd_campaign(int argc, char **argv, struct ab_runtime *rt);
+ab_status ab_cmd_evaluate(int argc, char **argv, struct ab_runtime *rt);
 ab_status ab_cmd_testdouble_job(int argc, char **argv, struct ab_runtime *rt);
 ab_status ab_cmd_ofa_init(int argc, char **argv, struct ab_runtime *rt);
 ab_status ab_cmd_ofa_infer(int argc, char **argv, struct ab_runtime *rt);
