@@ -38,6 +38,8 @@
 # exit status: 0 done; 75 an evaluation was stopped by SIGTERM/SIGUSR1 (run
 # again to continue); else the failing step's.
 set -euo pipefail
+# mpirun as root (containers, CI) needs these; harmless otherwise
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 HERE=$(dirname "$(realpath "$0")")
 ROOT=$(realpath "$HERE/../..")
 CI=0
