@@ -320,3 +320,18 @@ cleanup:
     ab_h5_close(&a);
     return rc;
 }
+
+ab_status ab_h5_write_array(hid_t loc, const char *name, hid_t ftype, hid_t mtype,
+                            const void *data, int ndim, const hsize_t *dims)
+{
+    ab_status rc = AB_OK;
+    hid_t sp = H5I_INVALID_HID, d = H5I_INVALID_HID;
+    AB_H5(sp = H5Screate_simple(ndim, dims, NULL), "%s: space", name);
+    AB_H5(d = H5Dcreate2(loc, name, ftype, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+          "%s: create", name);
+    AB_H5(H5Dwrite(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), "%s: write", name);
+cleanup:
+    ab_h5_close(&d);
+    ab_h5_close(&sp);
+    return rc;
+}

@@ -70,6 +70,12 @@ ab_status ab_h5_write_i64_array_attr(hid_t obj, const char *name, const int64_t 
 ab_status ab_h5_read_i64_array_attr(hid_t obj, const char *name, int max, int64_t *out,
                                     int *n);
 
+/* Writes a whole dataset `name` under loc: file type ftype (e.g.
+ * H5T_IEEE_F32LE), memory type mtype, ndim dimensions. AB_ERR_IO naming
+ * the dataset on failure. */
+ab_status ab_h5_write_array(hid_t loc, const char *name, hid_t ftype, hid_t mtype,
+                            const void *data, int ndim, const hsize_t *dims);
+
 /* Variable-length UTF-8 string datasets, one dimension. */
 ab_status ab_h5_write_strings(hid_t loc, const char *name, const char *const *s, long n);
 /* *out: array of n malloc'd strings (free with ab_h5_free_strings). */

@@ -16,24 +16,6 @@
 
 /* ---- small typed helpers ------------------------------------------------- */
 
-static ab_status write_array(hid_t loc, const char *name, hid_t ftype, hid_t mtype,
-                             const void *data, int ndim, const hsize_t *dims)
-{
-    ab_status rc = AB_OK;
-    hid_t sp = H5I_INVALID_HID, d = H5I_INVALID_HID, lcpl = H5I_INVALID_HID;
-    AB_H5(sp = H5Screate_simple(ndim, dims, NULL), "%s: space", name);
-    AB_H5(lcpl = H5Pcreate(H5P_LINK_CREATE), "%s", name);
-    AB_H5(H5Pset_create_intermediate_group(lcpl, 0), "%s", name);
-    AB_H5(d = H5Dcreate2(loc, name, ftype, sp, lcpl, H5P_DEFAULT, H5P_DEFAULT), "%s: create",
-          name);
-    AB_H5(H5Dwrite(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), "%s: write", name);
-cleanup:
-    ab_h5_close(&d);
-    ab_h5_close(&lcpl);
-    ab_h5_close(&sp);
-    return rc;
-}
-
 /* Reads a dataset of exactly the expected shape. */
 static ab_status read_array(hid_t loc, const char *path, const char *name, hid_t mtype,
                             void *data, int ndim, const hsize_t *dims)
@@ -99,7 +81,7 @@ static ab_status write_all(const struct ab_predictor *p, hid_t f)
         const struct ab_param_info *pi = &p->info[i];
         hsize_t dims[3] = {(hsize_t)pi->shape[0], (hsize_t)pi->shape[1], (hsize_t)pi->shape[2]};
         const float *data = (pi->is_buffer ? p->bufs : p->params) + pi->offset;
-        AB_CALL(write_array(g, pi->name, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, data, pi->ndim, dims));
+        AB_CALL(ab_h5_write_array(g, pi->name, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, data, pi->ndim, dims));
     }
     ab_h5_close(&g);
 
@@ -111,19 +93,19 @@ static ab_status write_all(const struct ab_predictor *p, hid_t f)
             hm[L + 1 + l] = p->hop_std[l];
         }
         hsize_t dims[2] = {2, (hsize_t)(L + 1)};
-        rc = write_array(f, "hop_moments", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, hm, 2, dims);
+        rc = ab_h5_write_array(f, "hop_moments", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, hm, 2, dims);
         free(hm);
         if (rc) goto cleanup;
     }
     if (p->stage_moments) {
         hsize_t dims[3] = {(hsize_t)p->stage_units, (hsize_t)p->stage_hmax, 2};
-        AB_CALL(write_array(f, "stage_moments", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE,
+        AB_CALL(ab_h5_write_array(f, "stage_moments", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE,
                             p->stage_moments, 3, dims));
     }
     AB_H5(g = H5Gcreate2(f, "test", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), "test");
     {
         hsize_t dims[1] = {(hsize_t)(L + 1)};
-        AB_CALL(write_array(g, "hop_srcc", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, p->hop_srcc, 1,
+        AB_CALL(ab_h5_write_array(g, "hop_srcc", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, p->hop_srcc, 1,
                             dims));
     }
     AB_CALL(ab_h5_write_f64_attr(g, "test_srcc", p->test_srcc));

@@ -561,21 +561,6 @@ cleanup:
     return rc;
 }
 
-static ab_status write_f64(hid_t loc, const char *name, const double *v, int rank,
-                           const hsize_t *dims)
-{
-    ab_status rc = AB_OK;
-    hid_t sp = H5I_INVALID_HID, d = H5I_INVALID_HID;
-    AB_H5(sp = H5Screate_simple(rank, dims, NULL), "%s: space", name);
-    AB_H5(d = H5Dcreate2(loc, name, H5T_IEEE_F64LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
-          "%s: create", name);
-    AB_H5(H5Dwrite(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, v), "%s: write", name);
-cleanup:
-    ab_h5_close(&d);
-    ab_h5_close(&sp);
-    return rc;
-}
-
 ab_status ab_fid_stats_save(const char *path, const struct ab_fid_stats *s)
 {
     ab_status rc = AB_OK;
@@ -592,8 +577,8 @@ ab_status ab_fid_stats_save(const char *path, const struct ab_fid_stats *s)
     AB_CALL(ab_h5_write_identity(f, AB_FID_STATS_FORMAT, AB_FID_STATS_VERSION));
     AB_CALL(ab_h5_write_i64_attr(f, "n", s->n));
     AB_CALL(ab_h5_write_i64_attr(f, "dims", s->dims));
-    AB_CALL(write_f64(f, "mu", s->mu, 1, dmu));
-    AB_CALL(write_f64(f, "sigma", s->sigma, 2, dsig));
+    AB_CALL(ab_h5_write_array(f, "mu", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, s->mu, 1, dmu));
+    AB_CALL(ab_h5_write_array(f, "sigma", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, s->sigma, 2, dsig));
     AB_H5(H5Fclose(f), "%s: close", tmp);
     f = H5I_INVALID_HID;
     AB_CALL(ab_fs_commit(tmp, path));

@@ -66,21 +66,6 @@ cleanup:
     return rc;
 }
 
-static ab_status write_f32(hid_t loc, const char *name, const float *v, int ndim,
-                           const hsize_t *dims)
-{
-    ab_status rc = AB_OK;
-    hid_t sp = H5I_INVALID_HID, d = H5I_INVALID_HID;
-    AB_H5(sp = H5Screate_simple(ndim, dims, NULL), "%s", name);
-    AB_H5(d = H5Dcreate2(loc, name, H5T_IEEE_F32LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
-          "%s", name);
-    AB_H5(H5Dwrite(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, v), "%s", name);
-cleanup:
-    ab_h5_close(&d);
-    ab_h5_close(&sp);
-    return rc;
-}
-
 static ab_status write_bn(hid_t f, const struct ab_ofa_subnet *net)
 {
     ab_status rc = AB_OK;
@@ -100,9 +85,9 @@ static ab_status write_bn(hid_t f, const struct ab_ofa_subnet *net)
         names[i] = (char *)name;
         dims[0] = (hsize_t)c;
         snprintf(ds, sizeof ds, "%s.running_mean", name);
-        AB_CALL(write_f32(g, ds, mean, 1, dims));
+        AB_CALL(ab_h5_write_array(g, ds, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, mean, 1, dims));
         snprintf(ds, sizeof ds, "%s.running_var", name);
-        AB_CALL(write_f32(g, ds, var, 1, dims));
+        AB_CALL(ab_h5_write_array(g, ds, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, var, 1, dims));
     }
     AB_CALL(ab_h5_write_strings(g, "order", (const char *const *)names, nb));
 cleanup:
@@ -128,7 +113,7 @@ ab_status ab_ofa_logits_write(const char *path, const float *logits, int n, int 
     AB_CALL(ab_h5_write_str_attr(f, "arch", arch_json ? arch_json : ""));
     AB_CALL(ab_h5_write_str_attr(f, "supernet", supernet ? supernet : ""));
     AB_CALL(ab_h5_write_i64_attr(f, "bn_calibrated", calibrated ? 1 : 0));
-    AB_CALL(write_f32(f, "logits", logits, 2, dims));
+    AB_CALL(ab_h5_write_array(f, "logits", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, logits, 2, dims));
     if (net && calibrated) AB_CALL(write_bn(f, net));
     AB_H5(H5Fclose(f), "%s: close", tmp);
     f = H5I_INVALID_HID;

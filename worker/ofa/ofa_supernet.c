@@ -244,19 +244,9 @@ cleanup:
 
 static ab_status write_tensor(hid_t g, const struct ab_ofa_param *p, const float *x)
 {
-    ab_status rc = AB_OK;
-    hid_t sp = H5I_INVALID_HID, d = H5I_INVALID_HID;
     hsize_t dims[4];
     for (int i = 0; i < p->ndim; i++) dims[i] = (hsize_t)p->shape[i];
-    AB_H5(sp = H5Screate_simple(p->ndim, dims, NULL), "/params/%s", p->name);
-    AB_H5(d = H5Dcreate2(g, p->name, H5T_IEEE_F32LE, sp, H5P_DEFAULT, H5P_DEFAULT,
-                         H5P_DEFAULT), "/params/%s", p->name);
-    AB_H5(H5Dwrite(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, x), "/params/%s",
-          p->name);
-cleanup:
-    ab_h5_close(&d);
-    ab_h5_close(&sp);
-    return rc;
+    return ab_h5_write_array(g, p->name, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, x, p->ndim, dims);
 }
 
 ab_status ab_ofa_supernet_save(const struct ab_ofa_supernet *sn, const char *path)
