@@ -53,6 +53,10 @@ struct external {
     char ref_path[PATH_MAX];
     int n_metrics;
     const char *const *metrics;
+    /* the metrics the job's validation read (FID included), so that the
+     * evaluation does not read the features and compute FID again */
+    char checked_path[4096 + 64];
+    double checked_row[MAX_METRICS];
 };
 
 static void free_strings(char **v, int n)
@@ -234,8 +238,9 @@ cleanup:
 static ab_status validate_result(void *ctx, const char *path)
 {
     struct external *x = ctx;
-    double row[MAX_METRICS];
-    return read_result(x, path, row);
+    ab_status rc = read_result(x, path, x->checked_row);
+    snprintf(x->checked_path, sizeof x->checked_path, "%s", rc == AB_OK ? path : "");
+    return rc;
 }
 
 static ab_status external_create(struct ab_evaluator *ev, const struct ab_eval_context *ctx,
@@ -321,6 +326,7 @@ static ab_status external_evaluate(struct ab_evaluator *ev, const struct ab_arch
         char *json = ab_arch_to_json(ev->space, &archs[i]);
         struct ab_job_outcome out;
         ab_status rc;
+        x->checked_path[0] = 0;
         if (!json) return ab_err_set(AB_ERR_NOMEM, "out of memory");
         rc = ab_job_run(&x->spec, x->jobs_dir, json, (unsigned long long)ab_arch_hash(
                                                          ev->space, &archs[i]), &out);
@@ -328,6 +334,11 @@ static ab_status external_evaluate(struct ab_evaluator *ev, const struct ab_arch
         AB_TRY(rc);
         e[0] = 0;
         status[i] = AB_EVAL_OK;
+        if (out.ok && !strcmp(x->checked_path, out.result)) {
+            memcpy(row, x->checked_row, sizeof(double) * (size_t)m);
+            x->checked_path[0] = 0;
+            continue;
+        }
         if (out.ok && read_result(x, out.result, row) == AB_OK) continue;
         if (out.ok) snprintf(out.reason, sizeof out.reason, "%s", ab_err_msg());
         ab_err_clear();
