@@ -23,32 +23,19 @@
 
 #include "store/store.h"
 #include "util/log.h"
+#include "util/stop.h"
 
 enum { TAG_WORK = 11, TAG_RESULT = 12, TAG_STOP = 13 };
 #define MAX_CHUNK 256
 
-static volatile sig_atomic_t stop_flag;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    stop_flag = 1;
-}
-
 void ab_dispatch_install_signals(void)
 {
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGUSR1, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
+    ab_stop_install();
 }
 
 int ab_dispatch_stop_requested(void)
 {
-    return stop_flag != 0;
+    return ab_stop_requested();
 }
 
 struct hello {
@@ -83,6 +70,7 @@ struct ab_dispatch {
     char host[64];
     char *recvbuf;
     size_t recvcap;
+    int stop_seen;      /* a worker answered AB_EVAL_INTERRUPTED: it was told to stop */
 };
 
 static void sleep_us(long us)
@@ -249,6 +237,11 @@ static ab_status take_result(struct ab_dispatch *d, ab_dispatch_cb cb, void *ctx
         d->w[s.MPI_SOURCE].busy--;
         if (d->chain->exclusive) d->node_excl[d->w[s.MPI_SOURCE].node]--;
         (*got)++;
+        /* a worker told to stop: nothing to record, the next run redoes it */
+        if (ir.status == AB_EVAL_INTERRUPTED) {
+            d->stop_seen = 1;
+            continue;
+        }
         AB_CALL(cb(ctx, &dn));
     }
 cleanup:
@@ -273,7 +266,7 @@ static ab_status stream_local(struct ab_dispatch *d, ab_dispatch_feed feed, void
     for (;;) {
         int cnt = 0;
         double t0, t1;
-        if (stop_flag) {
+        if (ab_stop_requested()) {
             *interrupted = 1;
             break;
         }
@@ -283,6 +276,10 @@ static ab_status stream_local(struct ab_dispatch *d, ab_dispatch_feed feed, void
         AB_CALL(ab_eval_chain_run(c, archs, cnt, m, st, err));
         t1 = ab_store_now();
         for (int j = 0; j < cnt; j++) {
+            if (st[j] == AB_EVAL_INTERRUPTED) {
+                *interrupted = 1; /* not recorded: the next run evaluates it again */
+                continue;
+            }
             struct ab_dispatch_done dn = {
                 .index = idx[j], .status = st[j], .rank = 0, .host = d->host,
                 .t_start = t0 + (t1 - t0) * j / cnt, .t_end = t0 + (t1 - t0) * (j + 1) / cnt,
@@ -318,7 +315,7 @@ static ab_status stream(struct ab_dispatch *d, ab_dispatch_feed feed, void *feed
     AB_CHECK_ALLOC(archs);
     for (;;) {
         int got = 0, sent = 0;
-        if (stop_flag && !*interrupted) {
+        if ((ab_stop_requested() || d->stop_seen) && !*interrupted) {
             *interrupted = 1;
             grace_until = ab_store_now() + 5.0;
             ab_log(AB_LOG_WARN, "stop signal: no new work; waiting up to 5 s for %ld in flight",

@@ -7,7 +7,8 @@
 # state.json and attempt files checked); a result without a metric and
 # features of the wrong width fail the candidate; evaluate resumes without
 # launching a job twice, refuses a store of another configuration and a
-# second run on its store, stops on SIGTERM (in-process) and SIGUSR1 (under
+# second run on its store, stops on SIGTERM (in-process, at once even while a
+# long job runs, which is left running and re-attached) and SIGUSR1 (under
 # mpirun, jobs left running and re-attached) with status 75; bad input
 # (unknown placeholder, missing program, a non-symmetric reference
 # covariance, bad lines) fails with one line and exit 2, writing nothing.
@@ -247,6 +248,26 @@ left=$((6 - $(jget slow1.json recorded)))
 [ "$(jget slow2.json evaluated)" = $left ] && [ "$(jget slow2.json recorded)" = 6 ] && [ $left -gt 0 ] && ok ||
   bad "after SIGTERM: $(tail -1 slow2.json), $left left"
 [ -z "$(ls slow.h5.jobs/*/attempt2.* 2> /dev/null)" ] && ok || bad "after SIGTERM: a job ran twice"
+
+# --- SIGTERM to a plain run while a long job runs: exit 75 at once, the job goes on ---------
+head -n 1 a.jsonl > along.jsonl
+cfg long.yaml long.h5 "$(td --sleep-ms 6000)" "" along.jsonl
+"$AB" evaluate --config long.yaml --json > long1.json 2> long1.err &
+p=$!
+for _ in $(seq 1 100); do grep -qs '"running"' long.h5.jobs/*/state.json && break; sleep 0.05; done
+t0=$(date +%s.%N)
+kill -TERM $p
+wait $p
+rc=$?
+t1=$(date +%s.%N)
+[ $rc = 75 ] && [ "$(jget long1.json recorded)" = 0 ] &&
+  awk -v a="$t0" -v b="$t1" 'BEGIN { exit !(b - a < 3) }' && ok ||
+  bad "SIGTERM during a long job (plain): exit $rc after $(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }') s: $(tail -1 long1.json)"
+grep -q '"running"' long.h5.jobs/*/state.json && ok || bad "SIGTERM (plain): the job is not left running"
+"$AB" evaluate --config long.yaml --json > long2.json 2> long2.err
+[ "$(jget long2.json recorded)" = 1 ] && [ "$(jget long2.json failed)" = 0 ] &&
+  grep -q 're-attaching to attempt 1 (local)' long2.err && [ -z "$(ls long.h5.jobs/*/attempt2.* 2> /dev/null)" ] && ok ||
+  bad "after SIGTERM during a long job: $(tail -1 long2.json) $(grep -v INFO long2.err | head -3)"
 
 # --- SIGUSR1 to mpirun (forwarded to the ranks): jobs outlast the 5 s grace, status 75,
 # the summary is printed; the jobs go on and the rerun re-attaches to them

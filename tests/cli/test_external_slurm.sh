@@ -6,7 +6,9 @@
 # preempted (rank 0, mpirun and the other ranks killed with SIGKILL) while
 # the batch jobs run; they go on, and the resumed run re-attaches to them
 # (no second sbatch: one attempt<K>.sh per submission, and Slurm's own job
-# list has one job per submission) and collects every result.
+# list has one job per submission) and collects every result. A worker
+# killed between sbatch and recording the job id (AUTOBUILD_TEST_CRASH):
+# the rerun finds the batch job by name and re-attaches, one submission.
 # Skips (exit 0, "SKIP: ...") when not root, without mpirun, or when Slurm
 # cannot be installed or started here.
 # usage: test_external_slurm.sh AUTOBUILD_BINARY TEST_DATA_DIR [MPIEXEC]
@@ -32,7 +34,7 @@ chmod 0755 "$T"
 started=0
 cleanup() {
   # our batch jobs (named ab-<hash>) if any are left, then the cluster if we started it
-  for d in "$T"/run.h5.jobs/*; do
+  for d in "$T"/run.h5.jobs/* "$T"/sub.h5.jobs/*; do
     [ -d "$d" ] && scancel --name "ab-$(basename "$d")" > /dev/null 2>&1
   done
   [ $started = 1 ] && bash "$SL" stop > /dev/null 2>&1
@@ -148,6 +150,20 @@ done
 [ $n = 4 ] && ok || bad "$n of 4 jobs submitted exactly as often as needed"
 "$AB" report run.h5 --csv run.csv > /dev/null 2>&1
 [ "$(grep -c '^[0-9]*,0,0,[0-9.]*,' run.csv)" = 4 ] && ok || bad "store: $(cat run.csv)"
+
+# --- a worker killed between sbatch and recording the job id: the rerun finds the job by name --
+"$AB" data sample --space sd_unet --n 1 --seed $((seed + 50000)) --out b.jsonl 2> /dev/null
+sed -e 's/^archs: a.jsonl/archs: b.jsonl/' -e 's/^store: run.h5/store: sub.h5/' e.yaml > sub.yaml
+AUTOBUILD_TEST_CRASH=job:after-submit "$AB" evaluate --config sub.yaml > sub1.txt 2> sub1.err
+rc=$?
+[ $rc = 137 ] && grep -q '"state": "submitting"' sub.h5.jobs/*/state.json && ok ||
+  bad "a worker killed right after sbatch: exit $rc, state $(cat sub.h5.jobs/*/state.json 2> /dev/null | tr -d '\n')"
+"$AB" evaluate --config sub.yaml --json > sub2.json 2> sub2.err
+h=$(basename sub.h5.jobs/*)
+[ "$(jget sub2.json recorded)" = 1 ] && [ "$(jget sub2.json failed)" = 0 ] &&
+  grep -q "found Slurm batch job [0-9]* after an interrupted submission" sub2.err &&
+  [ "$(ls sub.h5.jobs/"$h"/attempt*.sh | wc -l)" = 1 ] && [ "$(jobs_of "$h")" = 1 ] && ok ||
+  bad "after a kill between sbatch and its record: $(tail -1 sub2.json), $(jobs_of "$h") Slurm jobs, $(grep -v INFO sub2.err | head -3)"
 
 echo "test_external_slurm: $pass passed, $fail failed"
 [ $fail = 0 ]

@@ -3,7 +3,8 @@
  * Tests of external jobs (worker/jobs/job.c): templates, and jobs that
  * succeed, fail and are retried, fail for good, hang past their timeout,
  * write garbage, are killed by a signal, cannot be started, and a worker
- * killed while its job runs (the next call re-attaches; the job runs once).
+ * killed while its job runs (the next call re-attaches; the job runs once),
+ * workers killed in the windows around launching, and stop requests.
  * Jobs are small /bin/sh programs; the validator accepts a result file
  * whose text is "ok".
  */
@@ -246,6 +247,103 @@ static void test_lost_attempt_is_retried(void)
     CU_ASSERT_EQUAL(out.attempts, 2);
 }
 
+/* Runs ab_job_run in a child that dies at the crash point `where`
+ * (AUTOBUILD_TEST_CRASH); returns the child's exit status. */
+static int run_and_crash(const struct ab_job_spec *s, const char *jobs, unsigned long long hash,
+                         const char *where)
+{
+    struct ab_job_outcome out;
+    int st = 0;
+    pid_t worker;
+    fflush(NULL);
+    worker = fork();
+    if (worker == 0) {
+        setenv("AUTOBUILD_TEST_CRASH", where, 1);
+        ab_job_run(s, jobs, "{}", hash, &out);
+        _exit(0);
+    }
+    waitpid(worker, &st, 0);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* A worker that dies after forking the supervisor but before recording the
+ * attempt: the supervisor never starts the program; the next call runs
+ * attempt 1, once. */
+static void test_crash_after_fork(void)
+{
+    const char *jobs = fresh_dir();
+    struct ab_job_spec s = sh_spec("echo run >> \"$3/runs\"; echo ok > \"$1\"");
+    struct ab_job_outcome out;
+    CU_ASSERT_EQUAL(run_and_crash(&s, jobs, 12, "job:after-fork"), 137);
+    usleep(300000); /* a supervisor that would wrongly run the program has time to */
+    CU_ASSERT_EQUAL(runs(jobs, 12), 0);
+    CU_ASSERT_EQUAL_FATAL(ab_job_run(&s, jobs, "{}", 12, &out), AB_OK);
+    CU_ASSERT(out.ok);
+    CU_ASSERT_EQUAL(out.attempts, 1);
+    CU_ASSERT_EQUAL(runs(jobs, 12), 1);
+}
+
+/* A worker that dies after recording "running" but before telling the
+ * supervisor to start: the next call sees that attempt 1 never started and
+ * launches it (not counted as a failure), once. */
+static void test_crash_before_go(void)
+{
+    const char *jobs = fresh_dir();
+    struct ab_job_spec s = sh_spec("echo run >> \"$3/runs\"; echo ok > \"$1\"");
+    struct ab_job_outcome out;
+    char state[512], *text = NULL;
+    size_t len = 0;
+    CU_ASSERT_EQUAL(run_and_crash(&s, jobs, 13, "job:before-go"), 137);
+    snprintf(state, sizeof state, "%s/000000000000000d/state.json", jobs);
+    CU_ASSERT_EQUAL_FATAL(ab_fs_read_all(state, 1 << 16, &text, &len), AB_OK);
+    CU_ASSERT(strstr(text, "\"running\"") != NULL);
+    free(text);
+    usleep(300000);
+    CU_ASSERT_EQUAL(runs(jobs, 13), 0);
+    CU_ASSERT_EQUAL_FATAL(ab_job_run(&s, jobs, "{}", 13, &out), AB_OK);
+    CU_ASSERT(out.ok);
+    CU_ASSERT(out.reattached);
+    CU_ASSERT_EQUAL(out.attempts, 1);
+    CU_ASSERT_EQUAL(runs(jobs, 13), 1);
+}
+
+static double stop_at;
+
+static int stop_after_deadline(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9 >= stop_at;
+}
+
+/* A stop request while a job runs: ab_job_run returns at once, the job goes
+ * on, and the next call re-attaches and collects it (run once). */
+static void test_stop_leaves_job_running(void)
+{
+    const char *jobs = fresh_dir();
+    struct ab_job_spec s = sh_spec("echo run >> \"$3/runs\"; sleep 1.5; echo ok > \"$1\"");
+    struct ab_job_outcome out;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    stop_at = (double)t0.tv_sec + t0.tv_nsec / 1e9 + 0.3;
+    s.stop = stop_after_deadline;
+    CU_ASSERT_EQUAL_FATAL(ab_job_run(&s, jobs, "{}", 14, &out), AB_OK);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    CU_ASSERT(out.interrupted);
+    CU_ASSERT(!out.ok);
+    CU_ASSERT((double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9 < 1.2);
+    /* a stopped process does not launch anything new either */
+    CU_ASSERT_EQUAL_FATAL(ab_job_run(&s, jobs, "{}", 15, &out), AB_OK);
+    CU_ASSERT(out.interrupted);
+    CU_ASSERT_EQUAL(runs(jobs, 15), 0);
+    s.stop = NULL;
+    CU_ASSERT_EQUAL_FATAL(ab_job_run(&s, jobs, "{}", 14, &out), AB_OK);
+    CU_ASSERT(out.ok);
+    CU_ASSERT(out.reattached);
+    CU_ASSERT_EQUAL(out.attempts, 1);
+    CU_ASSERT_EQUAL(runs(jobs, 14), 1);
+}
+
 static void test_bad_state_file(void)
 {
     const char *jobs = fresh_dir();
@@ -271,6 +369,9 @@ static const struct cu_case cases[] = {
     {"garbage results, signals, missing results, missing programs", test_garbage_and_signals},
     {"a killed worker's job is re-attached, not run twice", test_reattach_after_worker_killed},
     {"an attempt whose supervisor died is retried", test_lost_attempt_is_retried},
+    {"a worker dead after forking the supervisor: the job runs once", test_crash_after_fork},
+    {"a worker dead before starting the program: the job runs once", test_crash_before_go},
+    {"a stop request returns at once; the job is re-attached later", test_stop_leaves_job_running},
     {"a damaged state file is an input error", test_bad_state_file},
     {NULL, NULL}};
 

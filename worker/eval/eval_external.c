@@ -37,6 +37,7 @@
 #include "fid/fid.h"
 #include "h5/h5util.h"
 #include "jobs/job.h"
+#include "util/stop.h"
 
 #define MAX_METRICS 16
 #define MAX_ARGS 256
@@ -287,6 +288,7 @@ static ab_status external_create(struct ab_evaluator *ev, const struct ab_eval_c
     AB_CALL(ab_eval_spec_num(spec, where, "seed", 0, 0, 9e15, &v));
     x->spec.seed = (long)v;
     x->spec.validate = validate_result;
+    x->spec.stop = ab_stop_requested; /* SIGTERM: leave the job running, re-attach later */
     x->spec.validate_ctx = x;
     AB_CALL(ab_eval_spec_str(spec, where, "fid_reference", 0, &ref));
     if (ref) {
@@ -333,6 +335,11 @@ static ab_status external_evaluate(struct ab_evaluator *ev, const struct ab_arch
         free(json);
         AB_TRY(rc);
         e[0] = 0;
+        if (out.interrupted) {
+            for (int k = i; k < n; k++) status[k] = AB_EVAL_INTERRUPTED;
+            for (int k = 0; k < m; k++) row[k] = NAN;
+            break;
+        }
         status[i] = AB_EVAL_OK;
         if (out.ok && !strcmp(x->checked_path, out.result)) {
             memcpy(row, x->checked_row, sizeof(double) * (size_t)m);

@@ -277,11 +277,15 @@ ab_status ab_eval_chain_run(struct ab_eval_chain *c, const struct ab_arch *archs
             AB_CALL(ev->type->evaluate(ev, archs + lo, cnt, m, st, e));
             for (int j = 0; j < cnt; j++) {
                 int a = lo + j;
+                if (st[j] == AB_EVAL_INTERRUPTED) {
+                    status[a] = AB_EVAL_INTERRUPTED;
+                    continue;
+                }
                 if (st[j] != AB_EVAL_OK) {
                     if (status[a] == AB_EVAL_OK)
                         snprintf(err + (size_t)a * AB_EVAL_ERRLEN, AB_EVAL_ERRLEN, "%s: %s",
                                  ev->type->name, e + (size_t)j * AB_EVAL_ERRLEN);
-                    status[a] = AB_EVAL_FAILED;
+                    if (status[a] != AB_EVAL_INTERRUPTED) status[a] = AB_EVAL_FAILED;
                     continue;
                 }
                 for (int q = 0; q < ev->n_metrics; q++)

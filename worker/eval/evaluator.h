@@ -37,7 +37,10 @@
 #define AB_EVAL_ERRLEN 200   /* bytes of error text per architecture */
 #define AB_EVAL_MAX 8        /* evaluators per chain */
 
-enum ab_eval_status { AB_EVAL_OK = 0, AB_EVAL_FAILED = 1 };
+/* AB_EVAL_INTERRUPTED: not evaluated because a stop was requested (an
+ * external job left running, to be re-attached by the next run); the
+ * dispatcher records nothing for it, so a rerun evaluates it again. */
+enum ab_eval_status { AB_EVAL_OK = 0, AB_EVAL_FAILED = 1, AB_EVAL_INTERRUPTED = 2 };
 
 struct ab_eval_context {
     const struct ab_space *space;

@@ -168,6 +168,23 @@ ab_status ab_job_expand(const struct ab_job_spec *spec, const char *dir, const c
 
 /* --- files ------------------------------------------------------------ */
 
+/* Test hook: AUTOBUILD_TEST_CRASH=NAME makes the process die (as if
+ * killed with SIGKILL) at the crash point NAME, to test the windows that
+ * re-attaching must cover. Unset in normal use. */
+static void crash_point(const char *name)
+{
+    const char *e = getenv("AUTOBUILD_TEST_CRASH");
+    if (e && !strcmp(e, name)) {
+        fflush(NULL);
+        _exit(137);
+    }
+}
+
+static int stop_now(const struct ab_job_spec *spec)
+{
+    return spec->stop && spec->stop();
+}
+
 static double now_s(void)
 {
     struct timespec ts;
@@ -430,24 +447,56 @@ static void supervise(const char *dir, pid_t g, int *st)
 /* Forks the supervisor: its own session (so that it outlives a killed
  * worker and can be killed as a group), which runs argv in dir with stdout
  * and stderr to the attempt's log files, waits, and writes exit.json. */
-static ab_status start_supervisor(const char *dir, int attempt, char **argv, pid_t *out)
+static ab_status start_supervisor(const char *dir, int attempt, char **argv, pid_t *out,
+                                  int *go_fd)
 {
     char outp[FILE_PATH], errp[FILE_PATH], **env;
     pid_t pid;
+    int go[2];
     snprintf(outp, sizeof outp, "%s/attempt%d.out", dir, attempt);
     snprintf(errp, sizeof errp, "%s/attempt%d.err", dir, attempt);
+    if (pipe2(go, O_CLOEXEC) < 0)
+        return ab_err_set(AB_ERR_IO, "cannot create a pipe for a job supervisor: %s",
+                          strerror(errno));
     env = job_environ();
     fflush(NULL);
     pid = fork();
     if (pid < 0) {
         free(env);
+        close(go[0]);
+        close(go[1]);
         return ab_err_set(AB_ERR_IO, "cannot fork a job supervisor: %s", strerror(errno));
     }
     if (pid == 0) {
         sigset_t none;
         pid_t g;
         int st = 0;
+        char c = 0;
+        ssize_t r;
         setsid();
+        /* keep nothing of the worker's: its locks (a store's flock would
+         * outlive the worker), MPI's sockets, its terminal or mpirun's pipes */
+        if (go[0] != 3) {
+            dup2(go[0], 3);
+            go[0] = 3;
+        }
+        close_fds_from(4);
+        {
+            int nul = open("/dev/null", O_RDWR);
+            if (nul >= 0) {
+                dup2(nul, 0);
+                dup2(nul, 1);
+                dup2(nul, 2);
+                if (nul > 3) close(nul);
+            }
+        }
+        /* run the program only once the worker has recorded this attempt
+         * as running (it then writes one byte); a worker that died before
+         * that closes the pipe, and the attempt never starts */
+        while ((r = read(go[0], &c, 1)) < 0 && errno == EINTR) {
+        }
+        if (r != 1 || c != 'g') _exit(0);
+        close(go[0]);
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
         signal(SIGTERM, SIG_DFL);
@@ -478,7 +527,9 @@ static ab_status start_supervisor(const char *dir, int attempt, char **argv, pid
         _exit(0);
     }
     free(env);
+    close(go[0]);
     *out = pid;
+    *go_fd = go[1];
     return AB_OK;
 }
 
@@ -614,6 +665,20 @@ static int slurm_job_active(const char *job_id, int *misses)
     return ++*misses < SQUEUE_MISSES;
 }
 
+/* The id of a queued or running batch job named ab-<hash> (a submission
+ * whose id the worker did not live to record): 1 and job_id, else 0. */
+static int slurm_find_job(unsigned long long hash, char *job_id, size_t cap)
+{
+    char name[32], line[128];
+    char *argv[] = {"squeue", "-h", "--name", name, "-o", "%i", NULL};
+    int status;
+    snprintf(name, sizeof name, "ab-%016llx", hash);
+    run_capture(argv, line, sizeof line, &status);
+    if (status != 0 || !line[0]) return 0;
+    snprintf(job_id, cap, "%.63s", line);
+    return 1;
+}
+
 static void slurm_cancel(const char *job_id)
 {
     char *argv[] = {"scancel", (char *)job_id, NULL};
@@ -660,9 +725,17 @@ static int wait_supervisor(const struct ab_job_spec *spec, const char *dir, int 
             kill_group(pid, ours);
             return 1;
         }
+        if (stop_now(spec)) return 3;
         sleep_s(poll);
         poll = fmin(poll * 1.5, spec->poll_s > 0 ? spec->poll_s : 1.0);
     }
+}
+
+/* Sleeps s seconds, or less when a stop is requested. */
+static void sleep_until_stop(const struct ab_job_spec *spec, double s)
+{
+    double until = now_s() + s;
+    while (!stop_now(spec) && now_s() < until) sleep_s(fmin(0.1, until - now_s()));
 }
 
 /* Age in seconds of a file's modification time; a large value when absent. */
@@ -685,6 +758,7 @@ static int wait_remote(const struct ab_job_spec *spec, const char *dir, int atte
     for (;;) {
         if (read_exit(dir, attempt, status)) return 0;
         if (file_age(hb) > HEARTBEAT_STALE_S) return 2;
+        if (stop_now(spec)) return 3;
         if (spec->timeout_s > 0 && now_s() - started > spec->timeout_s) {
             int fd = open(cancel, O_WRONLY | O_CREAT, 0666);
             if (fd >= 0) close(fd);
@@ -692,7 +766,7 @@ static int wait_remote(const struct ab_job_spec *spec, const char *dir, int atte
                 sleep_s(1.0);
             return 1;
         }
-        sleep_s(spec->poll_s > 0 ? fmin(spec->poll_s, HEARTBEAT_S) : HEARTBEAT_S);
+        sleep_until_stop(spec, spec->poll_s > 0 ? fmin(spec->poll_s, HEARTBEAT_S) : HEARTBEAT_S);
     }
 }
 
@@ -701,13 +775,15 @@ static int wait_sbatch(const struct ab_job_spec *spec, const char *dir, int atte
 {
     int misses = 0;
     double poll = 0.2;
+    if (!job_id[0]) return read_exit(dir, attempt, status) ? 0 : 2;
     while (slurm_job_active(job_id, &misses)) {
         if (read_exit(dir, attempt, status)) return 0;
+        if (stop_now(spec)) return 3;
         if (spec->timeout_s > 0 && now_s() - started > spec->timeout_s + 120.0) {
             slurm_cancel(job_id);
             return 1;
         }
-        sleep_s(poll);
+        sleep_until_stop(spec, poll);
         poll = fmin(poll * 1.5, spec->poll_s > 0 ? spec->poll_s : 30.0);
     }
     return read_exit(dir, attempt, status) ? 0 : 2;
@@ -750,6 +826,7 @@ static ab_status launch(const struct ab_job_spec *spec, const char *dir, const c
 {
     ab_status rc = AB_OK;
     char **argv = NULL, **full = NULL, path[FILE_PATH], host[256] = "";
+    int go_fd = -1;
     static const char *const stale[] = {"exit.json", "result.h5", "cancel", "heartbeat", NULL};
     for (int i = 0; stale[i]; i++) {
         snprintf(path, sizeof path, "%s/%s", dir, stale[i]);
@@ -768,6 +845,7 @@ static ab_status launch(const struct ab_job_spec *spec, const char *dir, const c
         json_object_set_new(st, "state", json_string("submitting"));
         AB_CALL(save_state(dir, st));
         AB_CALL(submit_sbatch(spec, dir, attempt, hash, argv, job_id, sizeof job_id));
+        crash_point("job:after-submit");
         json_object_set_new(st, "job_id", json_string(job_id));
         AB_LOG_I("job %016llx attempt %d: Slurm batch job %s", hash, attempt, job_id);
     } else {
@@ -789,7 +867,8 @@ static ab_status launch(const struct ab_job_spec *spec, const char *dir, const c
         }
         json_object_set_new(st, "launch", json_string(spec->launch == AB_JOB_SRUN ? "srun"
                                                                                   : "local"));
-        AB_CALL(start_supervisor(dir, attempt, run, &pid));
+        AB_CALL(start_supervisor(dir, attempt, run, &pid, &go_fd));
+        crash_point("job:after-fork");
         json_object_set_new(st, "pid", json_integer(pid));
         {
             char start[32];
@@ -799,7 +878,13 @@ static ab_status launch(const struct ab_job_spec *spec, const char *dir, const c
     }
     json_object_set_new(st, "state", json_string("running"));
     AB_CALL(save_state(dir, st));
+    if (go_fd >= 0) {
+        crash_point("job:before-go");
+        AB_CHECK(write(go_fd, "g", 1) == 1, AB_ERR_IO, "cannot start a job supervisor: %s",
+                 strerror(errno));
+    }
 cleanup:
+    if (go_fd >= 0) close(go_fd);
     free(full);
     ab_job_free_argv(argv);
     return rc;
@@ -807,8 +892,8 @@ cleanup:
 
 /* Waits for the attempt recorded as running in st; returns the failure
  * reason ("" on success). ours: started by this call. */
-static void await_attempt(const struct ab_job_spec *spec, const char *dir, json_t *st, int ours,
-                          char *reason, size_t cap)
+static int await_attempt(const struct ab_job_spec *spec, const char *dir, json_t *st, int ours,
+                         char *reason, size_t cap)
 {
     int attempt = (int)state_int(st, "attempt"), status = -1, how;
     double started = json_number_value(json_object_get(st, "started"));
@@ -827,7 +912,17 @@ static void await_attempt(const struct ab_job_spec *spec, const char *dir, json_
             how = wait_supervisor(spec, dir, attempt, pid, start, ours, started, &status);
         }
     }
+    reason[0] = 0;
+    if (how == 3) return 3; /* stop requested: the job goes on; the next run re-attaches */
+    if (how == 2 && strcmp(launch_s, "sbatch")) {
+        /* the supervisor exited without running the program: the worker
+         * died before telling it to start (the program's log would exist) */
+        char outp[FILE_PATH];
+        snprintf(outp, sizeof outp, "%s/attempt%d.out", dir, attempt);
+        if (!ab_fs_exists(outp)) return 4;
+    }
     judge(spec, dir, attempt, how, status, reason, cap);
+    return how;
 }
 
 static void record(json_t *st, const char *reason)
@@ -885,14 +980,25 @@ ab_status ab_job_run(const struct ab_job_spec *spec, const char *jobs_dir,
         snprintf(out->reason, sizeof out->reason, "%s", state_str(st, "reason"));
         goto cleanup;
     }
-    /* "submitting": sbatch may or may not have accepted the job; its id was
-     * not recorded, so the attempt cannot be watched: count it as lost. */
     running = !strcmp(state, "running");
     if (!strcmp(state, "submitting")) {
-        snprintf(reason, sizeof reason, "attempt %d: the worker stopped while submitting it",
-                 (int)state_int(st, "attempt"));
-        record(st, reason);
-        json_object_set_new(st, "state", json_string("retry"));
+        /* the worker stopped around sbatch: the job may be queued or
+         * running (Slurm knows it by name), may have ended already (its
+         * exit.json is there), or was never submitted (submit it now, as
+         * the same attempt) */
+        char job_id[64] = "";
+        int attempt = (int)state_int(st, "attempt"), status;
+        if (slurm_find_job(hash, job_id, sizeof job_id) || read_exit(dir, attempt, &status)) {
+            json_object_set_new(st, "job_id", json_string(job_id));
+            json_object_set_new(st, "state", json_string("running"));
+            AB_LOG_I("job %016llx attempt %d: found %s%s after an interrupted submission",
+                     hash, attempt, job_id[0] ? "Slurm batch job " : "its exit status",
+                     job_id);
+            running = 1;
+        } else {
+            json_object_set_new(st, "attempt", json_integer(attempt - 1));
+            json_object_set_new(st, "state", json_string("retry"));
+        }
         AB_CALL(save_state(dir, st));
     }
     if (running) {
@@ -901,19 +1007,36 @@ ab_status ab_job_run(const struct ab_job_spec *spec, const char *jobs_dir,
                  state_str(st, "launch"));
     }
     for (;;) {
-        int attempt;
+        int attempt, how;
         if (!running) {
             attempt = (int)state_int(st, "attempt") + 1;
-            if (attempt > 1) {
+            if (attempt > 1 && json_array_size(json_object_get(st, "history")) > 0) {
                 double wait = fmin(spec->backoff_s * pow(2.0, attempt - 2), MAX_BACKOFF_S);
                 AB_LOG_W("job %016llx: retrying in %.0f s (attempt %d of %d)", hash, wait,
                          attempt, spec->retries + 1);
-                sleep_s(wait);
+                sleep_until_stop(spec, wait);
+            }
+            if (stop_now(spec)) {
+                out->interrupted = 1;
+                break;
             }
             AB_CALL(launch(spec, dir, arch_json, hash, attempt, st));
         }
-        await_attempt(spec, dir, st, !running, reason, sizeof reason);
+        how = await_attempt(spec, dir, st, !running, reason, sizeof reason);
         running = 0;
+        if (how == 3) {
+            AB_LOG_I("job %016llx: stop requested; attempt %ld goes on and is re-attached by "
+                     "the next run", hash, state_int(st, "attempt"));
+            out->interrupted = 1;
+            break;
+        }
+        if (how == 4) {
+            /* never started: launch the same attempt again */
+            json_object_set_new(st, "attempt", json_integer(state_int(st, "attempt") - 1));
+            json_object_set_new(st, "state", json_string("retry"));
+            AB_CALL(save_state(dir, st));
+            continue;
+        }
         out->attempts = (int)state_int(st, "attempt");
         record(st, reason);
         if (!reason[0]) {

@@ -14,8 +14,8 @@
  *
  *   arch.json          the candidate's canonical JSON ({arch_file})
  *   state.json         the job's state, rewritten atomically at every step:
- *                      {"hash", "attempt", "state": "running" | "done" |
- *                      "failed", "launch", "host", "pid", "pid_start",
+ *                      {"hash", "attempt", "state": "submitting" |
+ *                      "running" | "retry" | "done" | "failed", "launch", "host", "pid", "pid_start",
  *                      "job_id", "started", "reason", "history": [...]}
  *   attempt<K>.out/.err  stdout and stderr of attempt K
  *   exit.json          {"attempt": K, "status": S} written by the job's
@@ -37,6 +37,21 @@
  * count the attempt as lost. State "done" returns the recorded result
  * without running anything; state "failed" returns the recorded failure.
  * So a candidate is never launched twice for the same attempt.
+ *
+ * The windows in between are closed too. local/srun: the supervisor is
+ * forked first but runs the program only after state "running" (with its
+ * pid) is on disk and the worker has written it a byte through a pipe; a
+ * worker that dies before that closes the pipe, the supervisor exits
+ * without running anything, and the next call launches the same attempt
+ * (it sees no attempt<K>.out). sbatch: state "submitting" is saved before
+ * sbatch runs; the next call asks squeue for a job named ab-<hash> (and
+ * re-attaches to it), or takes exit.json if the job already ended, or
+ * else submits the same attempt.
+ *
+ * Stopping: spec.stop (e.g. ab_stop_requested) is polled while waiting;
+ * when it returns 1, ab_job_run returns at once with out.interrupted set
+ * and the job left running under its supervisor or in Slurm, recorded as
+ * "running": the next call re-attaches to it.
  *
  * Failures (non-zero exit, a signal, timeout, a missing or invalid result)
  * are retried up to `retries` times, waiting backoff x 2^(k-1) seconds
@@ -75,12 +90,14 @@ struct ab_job_spec {
     long seed;
     ab_job_validate_fn validate;
     void *validate_ctx;
+    int (*stop)(void);      /* polled while waiting; 1: return, job left running */
 };
 
 struct ab_job_outcome {
     int ok;                         /* a valid result is at `result` */
     int attempts;                   /* attempts made so far (all runs) */
     int reattached;                 /* this call re-attached to a job */
+    int interrupted;                /* spec.stop fired: neither ok nor failed */
     char result[4096 + 64];         /* path of result.h5 */
     char reason[AB_JOB_REASON];     /* why it failed (ok == 0) */
 };
