@@ -6,6 +6,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 double ab_pred_fe_score(const struct ab_predictor *p, int f, double x)
@@ -73,4 +74,63 @@ int ab_pred_attr_values(const struct ab_space *sp, const char *name, double *out
             }
     }
     return n;
+}
+
+static ab_status add_score(struct ab_pred_importance **items, int *n, int *cap,
+                           const char *feature, const char *label, double s)
+{
+    if (*n == *cap) {
+        int nc = *cap ? 2 * *cap : 64;
+        struct ab_pred_importance *ni = realloc(*items, sizeof *ni * (size_t)nc);
+        if (!ni) return ab_err_set(AB_ERR_NOMEM, "out of memory at %s:%d", __FILE__, __LINE__);
+        *items = ni;
+        *cap = nc;
+    }
+    struct ab_pred_importance *it = &(*items)[(*n)++];
+    snprintf(it->feature, sizeof it->feature, "%s", feature);
+    snprintf(it->label, sizeof it->label, "%s", label);
+    it->score = s;
+    return AB_OK;
+}
+
+ab_status ab_pred_importance_list(const struct ab_predictor *p, struct ab_pred_importance **out,
+                                  int *n_out)
+{
+    ab_status rc = AB_OK;
+    const struct ab_space *sp = p->space;
+    struct ab_pred_importance *items = NULL;
+    int n = 0, cap = 0;
+    char label[64];
+    for (int f = 0; f < p->n_fe; f++) {
+        const struct ab_feature *ft = &sp->features[f];
+        if (ft->cardinality > 0) {
+            int card = ft->cardinality;
+            if (!strcmp(ft->name, "stage") && card > sp->n_stages) card = sp->n_stages;
+            for (int v = 0; v < card; v++) {
+                ab_pred_fe_label(sp, f, v, label, sizeof label);
+                AB_CALL(add_score(&items, &n, &cap, ft->name, label, ab_pred_fe_score(p, f, v)));
+            }
+        } else if (sp->n_resolutions > 0 && !strcmp(ft->name, "resolution")) {
+            for (int i = 0; i < sp->n_resolutions; i += (sp->n_resolutions > 8 ? 4 : 1)) {
+                int r = sp->resolutions[i];
+                snprintf(label, sizeof label, "%d", r);
+                AB_CALL(add_score(&items, &n, &cap, ft->name, label,
+                                  ab_pred_fe_score(p, f, ab_pred_resolution_input(sp, r))));
+            }
+        } else {
+            double seen[64];
+            int ns = ab_pred_attr_values(sp, ft->name, seen, 64);
+            for (int k = 0; k < ns; k++) {
+                snprintf(label, sizeof label, "%g", seen[k]);
+                AB_CALL(add_score(&items, &n, &cap, ft->name, label,
+                                  ab_pred_fe_score(p, f, seen[k])));
+            }
+        }
+    }
+    *out = items;
+    *n_out = n;
+    items = NULL;
+cleanup:
+    free(items);
+    return rc;
 }

@@ -31,4 +31,19 @@ double ab_pred_resolution_input(const struct ab_space *sp, int r);
  * there is no such attribute). Can't fail. */
 int ab_pred_attr_values(const struct ab_space *sp, const char *name, double *out, int cap);
 
+/* One value of one node-feature category and its 0-hop score. */
+struct ab_pred_importance {
+    char feature[32];   /* the category: "stage", "kernel", "resolution" ... */
+    char label[64];     /* the value, as ab_pred_fe_label names it */
+    double score;
+};
+
+/* Every (category, value, score) of the predictor, in the space's feature
+ * order: categorical features by value (OFA: only the stages the space
+ * has), the resolution at the space's resolutions (every 4th when there
+ * are more than 8), other numeric attributes at the values the space's
+ * choices take. *out is malloc'd (free it); AB_ERR_NOMEM only. */
+ab_status ab_pred_importance_list(const struct ab_predictor *p, struct ab_pred_importance **out,
+                                  int *n);
+
 #endif

@@ -269,6 +269,8 @@ void ab_predictor_destroy(struct ab_predictor **pp)
     struct ab_predictor *p;
     if (!pp || !*pp) return;
     p = *pp;
+    ab_pred_ws_destroy(&p->eval_ws);
+    ab_graph_batch_destroy(&p->eval_batch);
     ab_space_destroy(&p->space);
     free(p->params);
     free(p->grads);
@@ -944,13 +946,18 @@ ab_status ab_pred_eval_archs(struct ab_predictor *p, const struct ab_arch *archs
                              int batch, float *out, float *hops, double *node_norms)
 {
     ab_status rc = AB_OK;
-    struct ab_pred_ws *ws = NULL;
-    struct ab_graph_batch *b = NULL;
+    struct ab_pred_ws *ws;
+    struct ab_graph_batch *b;
     const int L = p->cfg.layers;
     if (node_norms) memset(node_norms, 0, sizeof(double) * 3 * (size_t)(L + 1));
-    AB_CALL(ab_pred_ws_create(p, &ws));
-    AB_CALL(ab_pred_ws_set_threads(p, ws, p->threads));
-    AB_CALL(ab_graph_batch_create(p->n_fe, &b));
+    if (!p->eval_ws) AB_CALL(ab_pred_ws_create(p, &p->eval_ws));
+    if (!p->eval_batch) AB_CALL(ab_graph_batch_create(p->n_fe, &p->eval_batch));
+    if (p->eval_threads != p->threads) {
+        AB_CALL(ab_pred_ws_set_threads(p, p->eval_ws, p->threads));
+        p->eval_threads = p->threads;
+    }
+    ws = p->eval_ws;
+    b = p->eval_batch;
     for (long s = 0; s < n; s += batch) {
         long e = s + batch < n ? s + batch : n;
         ab_graph_batch_clear(b);
@@ -978,7 +985,5 @@ ab_status ab_pred_eval_archs(struct ab_predictor *p, const struct ab_arch *archs
         }
     }
 cleanup:
-    ab_graph_batch_destroy(&b);
-    ab_pred_ws_destroy(&ws);
     return rc;
 }

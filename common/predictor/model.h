@@ -108,6 +108,12 @@ struct ab_predictor {
     double seconds, lr, weight_decay;
     /* run-time setting, not stored: threads of ab_pred_eval_archs */
     int threads;
+    /* ab_pred_eval_archs's workspace and batch, kept between calls (a
+     * ranking of millions of architectures calls it per batch; allocating
+     * each time spent 60% of the run in page faults) */
+    struct ab_pred_ws *eval_ws;
+    struct ab_graph_batch *eval_batch;
+    int eval_threads;
 };
 
 /* Creates a predictor for the space with freshly initialised parameters
@@ -161,7 +167,9 @@ double ab_pred_loss(struct ab_predictor *p, struct ab_pred_ws *ws, const float *
  * hop graph-embedding L1 norms into hops [(L+1) x n]; node_norms, if not
  * NULL, receives per hop the sum and sum of squares of node-embedding L1
  * norms and the node count (for hop moments): node_norms[3 * l + {0,1,2}].
- * Batches of `batch` graphs; allocates its own workspace. */
+ * Batches of `batch` graphs; its workspace is kept in p for the next call
+ * (freed by ab_predictor_destroy), so one predictor must not be evaluated
+ * by two threads at once. */
 ab_status ab_pred_eval_archs(struct ab_predictor *p, const struct ab_arch *archs, long n,
                              int batch, float *out, float *hops, double *node_norms);
 

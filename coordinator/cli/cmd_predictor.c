@@ -47,52 +47,28 @@ static void print_json_double(double v)
 /* FE-MLP importance                                                       */
 
 
-static void print_importance(const struct ab_predictor *p, int json)
+static ab_status print_importance(const struct ab_predictor *p, int json)
 {
-    const struct ab_space *sp = p->space;
-    char label[256];
+    struct ab_pred_importance *items = NULL;
+    int n = 0;
+    AB_TRY(ab_pred_importance_list(p, &items, &n));
     if (json) printf("\"importance\":{");
     else printf("FE-MLP importance (0-hop score of each feature value; higher = matters more):\n");
-    for (int f = 0; f < p->n_fe; f++) {
-        const struct ab_feature *ft = &sp->features[f];
-        if (json) printf("%s\"%s\":{", f ? "," : "", ft->name);
-        else printf("  %s:\n", ft->name);
-        int first = 1;
-        if (ft->cardinality > 0) {
-            int n = ft->cardinality;
-            /* OFA: only the stages and layers the space has */
-            if (!strcmp(ft->name, "stage") && n > sp->n_stages) n = sp->n_stages;
-            for (int v = 0; v < n; v++) {
-                ab_pred_fe_label(sp, f, v, label, sizeof label);
-                double s = ab_pred_fe_score(p, f, v);
-                if (json) printf("%s\"%s\":%.6g", first ? "" : ",", label, s);
-                else printf("    %-24s %.4f\n", label, s);
-                first = 0;
-            }
-        } else if (sp->n_resolutions > 0 && !strcmp(ft->name, "resolution")) {
-            for (int i = 0; i < sp->n_resolutions; i += (sp->n_resolutions > 8 ? 4 : 1)) {
-                int r = sp->resolutions[i];
-                snprintf(label, sizeof label, "%d", r);
-                double s = ab_pred_fe_score(p, f, ab_pred_resolution_input(sp, r));
-                if (json) printf("%s\"%s\":%.6g", first ? "" : ",", label, s);
-                else printf("    %-24s %.4f\n", label, s);
-                first = 0;
-            }
+    for (int i = 0; i < n; i++) {
+        int first = i == 0 || strcmp(items[i].feature, items[i - 1].feature);
+        int last = i == n - 1 || strcmp(items[i].feature, items[i + 1].feature);
+        if (json) {
+            if (first) printf("%s\"%s\":{", i ? "," : "", items[i].feature);
+            printf("%s\"%s\":%.6g", first ? "" : ",", items[i].label, items[i].score);
+            if (last) printf("}");
         } else {
-            /* a numeric attribute: the values the space's choices take */
-            double seen[64];
-            int ns = ab_pred_attr_values(sp, ft->name, seen, 64);
-            for (int k = 0; k < ns; k++) {
-                snprintf(label, sizeof label, "%g", seen[k]);
-                double s = ab_pred_fe_score(p, f, seen[k]);
-                if (json) printf("%s\"%s\":%.6g", first ? "" : ",", label, s);
-                else printf("    %-24s %.4f\n", label, s);
-                first = 0;
-            }
+            if (first) printf("  %s:\n", items[i].feature);
+            printf("    %-24s %.4f\n", items[i].label, items[i].score);
         }
-        if (json) printf("}");
     }
     if (json) printf("}");
+    free(items);
+    return AB_OK;
 }
 
 static void print_metrics(const struct ab_predictor *p, int json)
@@ -270,11 +246,11 @@ ab_status ab_cmd_train(int argc, char **argv, struct ab_runtime *rt)
         printf("\",");
         print_metrics(p, 1);
         printf(",");
-        print_importance(p, 1);
+        AB_CALL(print_importance(p, 1));
         printf("}\n");
     } else {
         print_metrics(p, 0);
-        print_importance(p, 0);
+        AB_CALL(print_importance(p, 0));
         AB_LOG_I("saved the predictor to %s (%.1f s of training)", out, p->seconds);
     }
 cleanup:
@@ -400,14 +376,14 @@ ab_status ab_cmd_explain(int argc, char **argv, struct ab_runtime *rt)
         printf("{\"predictor\":\"%s\",\"space\":\"%s\",", argv[optind], p->space->name);
         print_metrics(p, 1);
         printf(",");
-        print_importance(p, 1);
+        AB_CALL(print_importance(p, 1));
         printf("}\n");
     } else {
         printf("%s: %s predictor (%s, hidden %d, %d layers) of space %s\n", argv[optind],
                p->cfg.gnn == AB_GNN_GATV2 ? "GATv2" : "GraphConv", p->cfg.aggr_mean ? "mean" : "sum",
                p->cfg.hidden, p->cfg.layers, p->space->name);
         print_metrics(p, 0);
-        print_importance(p, 0);
+        AB_CALL(print_importance(p, 0));
     }
 cleanup:
     ab_predictor_destroy(&p);

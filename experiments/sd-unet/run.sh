@@ -78,12 +78,6 @@ launch() {
   shift
   if [ "$np" -gt 1 ]; then "$MPIEXEC" --oversubscribe -np "$np" "$@"; else "$@"; fi
 }
-# The predictors' batch evaluation allocates and frees large buffers per
-# batch; glibc then returns them to the kernel every time and the
-# exhaustive ranking spends most of its time in page faults. Keeping freed
-# memory in the process makes it 3-4x faster.
-export GLIBC_TUNABLES=${GLIBC_TUNABLES:-glibc.malloc.mmap_threshold=4294967295:glibc.malloc.trim_threshold=4294967295}
-export OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-1}
 
 # (a) the architectures to label
 if [ ! -s archs.jsonl ]; then
