@@ -134,3 +134,29 @@ cleanup:
     free(items);
     return rc;
 }
+
+ab_status ab_pred_importance_write_ranked(FILE *f, const struct ab_predictor *p)
+{
+    struct ab_pred_importance *it = NULL;
+    int n = 0;
+    AB_TRY(ab_pred_importance_list(p, &it, &n));
+    for (int i = 0; i < n;) {
+        int j = i;
+        while (j < n && !strcmp(it[j].feature, it[i].feature)) j++;
+        /* selection by score, descending (categories have few values) */
+        fprintf(f, "- **%s**: ", it[i].feature);
+        for (int k = i; k < j; k++) {
+            int best = k;
+            for (int q = k + 1; q < j; q++)
+                if (it[q].score > it[best].score) best = q;
+            struct ab_pred_importance t = it[k];
+            it[k] = it[best];
+            it[best] = t;
+            fprintf(f, "%s%s %.3f", k > i ? " > " : "", it[k].label, it[k].score);
+        }
+        fputc('\n', f);
+        i = j;
+    }
+    free(it);
+    return AB_OK;
+}

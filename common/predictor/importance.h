@@ -10,6 +10,7 @@
 #define AB_PREDICTOR_IMPORTANCE_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include "predictor/model.h"
 
@@ -45,5 +46,10 @@ struct ab_pred_importance {
  * choices take. *out is malloc'd (free it); AB_ERR_NOMEM only. */
 ab_status ab_pred_importance_list(const struct ab_predictor *p, struct ab_pred_importance **out,
                                   int *n);
+
+/* Writes one Markdown bullet per feature category: its values from the
+ * most to the least important with their scores ("- **kernel**: k7 0.91 >
+ * k5 0.55 > k3 0.12"). AB_ERR_NOMEM only. */
+ab_status ab_pred_importance_write_ranked(FILE *f, const struct ab_predictor *p);
 
 #endif

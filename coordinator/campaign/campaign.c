@@ -594,18 +594,70 @@ cleanup:
 
 /* ---- search ------------------------------------------------------------------------ */
 
-static ab_status search_identity(const struct ab_campaign *c, char **out)
+/* The objectives' hypervolume references: as configured, or (ref: auto)
+ * the worst value of the metric among the labelled architectures of
+ * data.h5 (the largest for a goal min, the smallest for max), so that
+ * every labelled architecture lies inside the reference box. */
+static ab_status resolve_refs(const struct ab_campaign *c, double *refs)
+{
+    ab_status rc = AB_OK;
+    struct ab_dataset *d = NULL;
+    char path[PATH_MAX];
+    int any = 0;
+    for (int i = 0; i < c->n_obj; i++) {
+        refs[i] = c->obj[i].ref;
+        any |= isnan(refs[i]);
+    }
+    if (!any) return AB_OK;
+    AB_CALL(in_dir(c, "data.h5", path));
+    AB_CALL(ab_dataset_read(path, &d));
+    for (int i = 0; i < c->n_obj; i++) {
+        int col = -1;
+        double worst = NAN;
+        if (!isnan(refs[i])) continue;
+        for (int k = 0; k < d->n_metrics; k++)
+            if (!strcmp(d->metric_names[k], c->obj[i].metric)) col = k;
+        AB_CHECK(col >= 0, AB_ERR_INPUT, "%s: search.objectives[%d].ref: auto: %s has no metric "
+                 "'%s'", c->origin, i + 1, path, c->obj[i].metric);
+        for (long a = 0; a < d->n; a++) {
+            double v = d->metrics[a * d->n_metrics + col];
+            if (!isfinite(v)) continue;
+            if (isnan(worst) || (c->obj[i].maximize ? v < worst : v > worst)) worst = v;
+        }
+        AB_CHECK(isfinite(worst), AB_ERR_INPUT, "%s: search.objectives[%d].ref: auto: no "
+                 "labelled value of '%s' in %s; give a number", c->origin, i + 1,
+                 c->obj[i].metric, path);
+        refs[i] = worst;
+    }
+cleanup:
+    ab_dataset_destroy(&d);
+    return rc;
+}
+
+/* The identity of a search: its space (reduced.h5's content, or the
+ * campaign's space for a baseline), variant, budget, seed, objectives with
+ * their resolved references, evaluators. */
+static ab_status search_identity(const struct ab_campaign *c, const char *variant,
+                                 const double *refs, char **out)
 {
     ab_status rc = AB_OK;
     json_t *id = json_object(), *objs = json_array(), *ev = json_loads(c->search_evaluators_id,
                                                                        0, NULL), *space = NULL;
+    int nas = !strcmp(variant, "autobuild_nas");
     AB_CHECK(id && objs && ev, AB_ERR_NOMEM, "out of memory");
-    AB_CALL(content_id(c, "reduced.h5", &space));
+    if (nas) {
+        AB_CALL(content_id(c, "reduced.h5", &space));
+    } else {
+        space = json_string(c->space->definition ? c->space->definition : c->space_spec);
+        AB_CHECK_ALLOC(space);
+        json_object_set_new(id, "variant", json_string(variant));
+    }
     for (int i = 0; i < c->n_obj; i++)
         json_array_append_new(objs, json_pack("{s:s,s:b,s:f}", "metric", c->obj[i].metric, "max",
-                                              c->obj[i].maximize, "ref", c->obj[i].ref));
-    json_object_set_new(id, "stage", json_string("search"));
+                                              c->obj[i].maximize, "ref", refs[i]));
+    json_object_set_new(id, "stage", json_string(nas ? "search" : "baseline"));
     json_object_set_new(id, "space", space);
+    space = NULL;
     json_object_set_new(id, "init", json_integer(c->init));
     json_object_set_new(id, "iterations", json_integer(c->iterations));
     json_object_set_new(id, "per_iteration", json_integer(c->per_iteration));
@@ -623,6 +675,7 @@ cleanup:
     json_decref(id);
     json_decref(objs);
     json_decref(ev);
+    json_decref(space);
     return rc;
 }
 
@@ -643,43 +696,61 @@ static ab_status write_text(const char *path, const char *text)
     return ab_fs_commit(tmp, path);
 }
 
-static void search_summary(struct ab_campaign_summary *sum, json_t *s)
-{
-    sum->evaluations = (long)json_integer_value(json_object_get(s, "evaluations"));
-    sum->front_size = (long)json_integer_value(json_object_get(s, "front_size"));
-    sum->hypervolume = json_number_value(json_object_get(s, "hypervolume"));
-}
-
-static ab_status stage_search(struct run *r)
+/* Runs one search of the campaign: AutoBuild-NAS in reduced.h5 (stage
+ * "search": search.yaml, search.h5) or a baseline variant in the whole
+ * space (stage "<variant>": baseline-<variant>.yaml, .h5). *out gets the
+ * summary {evaluations, unique, failed, front_size, hypervolume, seconds}
+ * (new reference) unless interrupted. */
+static ab_status run_search(struct run *r, const char *variant, json_t **out)
 {
     ab_status rc = AB_OK;
     const struct ab_campaign *c = r->c;
     struct ab_search_config *cfg = NULL;
     struct ab_search_summary ss = {0};
     char yaml_path[PATH_MAX], store[PATH_MAX], *identity = NULL, *text = NULL;
-    const char *outputs[] = {"search.yaml", "search.h5", "search.h5.journal"};
+    char stage[32], yaml_rel[64], store_rel[64], journal_rel[80], label[48];
+    const char *outputs[3];
+    double refs[AB_SEARCH_MAX_OBJ];
     json_t *summary = NULL;
-    int skip, resume;
+    int skip, resume, nas = !strcmp(variant, "autobuild_nas");
     long recorded;
     struct step s;
-    AB_CALL(search_identity(c, &identity));
-    AB_CALL(in_dir(c, "search.yaml", yaml_path));
-    AB_CALL(in_dir(c, "search.h5", store));
-    AB_CALL(begin_stage(r, "search", "search", identity, "search.h5", &skip, &summary));
+    *out = NULL;
+    snprintf(stage, sizeof stage, "%s", nas ? "search" : variant);
+    snprintf(yaml_rel, sizeof yaml_rel, nas ? "search.yaml" : "baseline-%s.yaml", variant);
+    snprintf(store_rel, sizeof store_rel, nas ? "search.h5" : "baseline-%s.h5", variant);
+    snprintf(journal_rel, sizeof journal_rel, "%s.journal", store_rel);
+    snprintf(label, sizeof label, nas ? "search" : "baseline %s", variant);
+    outputs[0] = yaml_rel;
+    outputs[1] = store_rel;
+    outputs[2] = journal_rel;
+    AB_CALL(resolve_refs(c, refs));
+    AB_CALL(search_identity(c, variant, refs, &identity));
+    AB_CALL(in_dir(c, yaml_rel, yaml_path));
+    AB_CALL(in_dir(c, store_rel, store));
+    AB_CALL(begin_stage(r, label, stage, identity, store_rel, &skip, &summary));
     if (skip) {
-        search_summary(r->sum, summary);
-        say("search: skipped (complete: %ld evaluations, front %ld, hypervolume %.6g) -> %s",
-            r->sum->evaluations, r->sum->front_size, r->sum->hypervolume, store);
-        json_object_set_new(r->sum->stages, "search", json_string("skipped"));
+        say("%s: skipped (complete: %lld evaluations, front %lld, hypervolume %.6g) -> %s", label,
+            (long long)json_integer_value(json_object_get(summary, "evaluations")),
+            (long long)json_integer_value(json_object_get(summary, "front_size")),
+            json_number_value(json_object_get(summary, "hypervolume")), store);
+        json_object_set_new(r->sum->stages, stage, json_string("skipped"));
+        *out = summary;
+        summary = NULL;
         goto cleanup;
     }
-    AB_CALL(ab_campaign_search_yaml(c, "reduced.h5", "search.h5", &text));
+    AB_CALL(ab_campaign_search_yaml(c, nas ? "reduced.h5" : c->space_spec, store_rel, variant,
+                                    refs, &text));
     AB_CALL(write_text(yaml_path, text));
     AB_CALL(ab_search_config_parse(text, strlen(text), yaml_path, &cfg));
-    AB_CALL(ab_label_store_resumable(store, cfg->identity, AB_LABEL_RESTART,
-                                     "[campaign] search: ", &resume, &recorded));
-    say("search: %s autobuild_nas in %s (budget %ld = %ld + %ld x %ld)%s",
-        resume ? "resuming" : "starting", cfg->space_spec, c->init + c->iterations *
+    {
+        char prefix[80];
+        snprintf(prefix, sizeof prefix, "[campaign] %s: ", label);
+        AB_CALL(ab_label_store_resumable(store, cfg->identity, AB_LABEL_RESTART, prefix, &resume,
+                                         &recorded));
+    }
+    say("%s: %s %s in %s (budget %ld = %ld + %ld x %ld)%s", label,
+        resume ? "resuming" : "starting", variant, cfg->space_spec, c->init + c->iterations *
         c->per_iteration, c->init, c->iterations, c->per_iteration,
         resume ? ", evaluations recorded so far are reused" : "");
     signals_checkpoint(1);
@@ -687,13 +758,13 @@ static ab_status stage_search(struct run *r)
     s.kind = STEP_DISPATCH;
     announce(r->rt, &s);
     if ((rc = ab_search_run(r->rt, cfg, resume, 1, &ss)) != AB_OK) {
-        ab_err_prefix("%s: search", c->origin);
+        ab_err_prefix("%s: %s", c->origin, label);
         goto cleanup;
     }
     if (ss.interrupted) {
         r->sum->interrupted = 1;
-        say("search: interrupted: %ld evaluations saved in %s; run the campaign again to "
-            "continue", ss.unique, store);
+        say("%s: interrupted: %ld evaluations saved in %s; run the campaign again to "
+            "continue", label, ss.unique, store);
         goto cleanup;
     }
     summary = json_pack("{s:I,s:I,s:I,s:I,s:f,s:f}", "evaluations", (json_int_t)ss.evaluations,
@@ -701,11 +772,12 @@ static ab_status stage_search(struct run *r)
                         "front_size", (json_int_t)ss.front_size, "hypervolume", ss.hypervolume,
                         "seconds", ss.seconds);
     AB_CHECK_ALLOC(summary);
-    AB_CALL(ab_stamp_write(c->dir, "search", identity, outputs, 3, summary));
-    search_summary(r->sum, summary);
-    json_object_set_new(r->sum->stages, "search", json_string("done"));
-    say("search: %ld evaluations (%ld failed), front %ld, hypervolume %.6g (%.1f s) -> %s",
+    AB_CALL(ab_stamp_write(c->dir, stage, identity, outputs, 3, summary));
+    json_object_set_new(r->sum->stages, stage, json_string("done"));
+    say("%s: %ld evaluations (%ld failed), front %ld, hypervolume %.6g (%.1f s) -> %s", label,
         ss.evaluations, ss.failed, ss.front_size, ss.hypervolume, ss.seconds, store);
+    *out = summary;
+    summary = NULL;
 cleanup:
     signals_checkpoint(0);
     ab_search_config_destroy(&cfg);
@@ -715,6 +787,33 @@ cleanup:
     return rc;
 }
 
+static ab_status stage_search(struct run *r)
+{
+    json_t *sm = NULL;
+    AB_TRY(run_search(r, "autobuild_nas", &sm));
+    if (!sm) return AB_OK; /* interrupted */
+    r->sum->evaluations = (long)json_integer_value(json_object_get(sm, "evaluations"));
+    r->sum->front_size = (long)json_integer_value(json_object_get(sm, "front_size"));
+    r->sum->hypervolume = json_number_value(json_object_get(sm, "hypervolume"));
+    json_decref(sm);
+    return AB_OK;
+}
+
+/* The baseline searches (search.baselines) in the whole space, with the
+ * same budget, seed, objectives and evaluators: the comparison the paper
+ * makes (Fig. 5 bottom). */
+static ab_status stage_baselines(struct run *r)
+{
+    for (int i = 0; i < r->c->n_baselines; i++) {
+        json_t *sm = NULL;
+        AB_TRY(run_search(r, r->c->baselines[i], &sm));
+        if (!sm) return AB_OK; /* interrupted */
+        json_object_set_new(sm, "variant", json_string(r->c->baselines[i]));
+        json_array_append_new(r->sum->baselines, sm);
+    }
+    return AB_OK;
+}
+
 /* ---- report ------------------------------------------------------------------------ */
 
 static ab_status stage_report(struct run *r)
@@ -722,33 +821,62 @@ static ab_status stage_report(struct run *r)
     ab_status rc = AB_OK;
     const struct ab_campaign *c = r->c;
     char store[PATH_MAX], front[PATH_MAX], history[PATH_MAX], png[PATH_MAX], *identity = NULL;
-    const char *outputs[] = {"front.csv", "history.csv", "front.png"};
-    json_t *id = json_object(), *h1 = NULL, *h2 = NULL, *summary = NULL;
+    char **names = NULL, rel[96];
+    const char **outputs = NULL;
+    int n_names = 0;
+    json_t *id = json_object(), *h = NULL, *summary = NULL;
     int skip;
     AB_CHECK_ALLOC(id);
-    AB_CALL(content_id(c, "search.h5", &h1));
-    AB_CALL(content_id(c, "search.h5.journal", &h2));
     json_object_set_new(id, "stage", json_string("report"));
-    json_object_set_new(id, "store", h1);
-    json_object_set_new(id, "journal", h2);
+    AB_CALL(content_id(c, "search.h5", &h));
+    json_object_set_new(id, "store", h);
+    AB_CALL(content_id(c, "search.h5.journal", &h));
+    json_object_set_new(id, "journal", h);
+    /* the report also reads the data, the predictors and the baselines */
+    AB_CALL(content_id(c, "data.h5", &h));
+    json_object_set_new(id, "data", h);
+    for (int i = 0; i < c->n_pred; i++) {
+        snprintf(rel, sizeof rel, "predictors/%s.h5", c->pred[i].name);
+        AB_CALL(content_id(c, rel, &h));
+        json_object_set_new(id, rel, h);
+    }
+    for (int i = 0; i < c->n_baselines; i++) {
+        snprintf(rel, sizeof rel, "baseline-%s.h5.journal", c->baselines[i]);
+        AB_CALL(content_id(c, rel, &h));
+        json_object_set_new(id, rel, h);
+        snprintf(rel, sizeof rel, "baseline-%s.h5", c->baselines[i]);
+        AB_CALL(content_id(c, rel, &h));
+        json_object_set_new(id, rel, h);
+    }
+    json_object_set_new(id, "version", json_integer(2));
     AB_CALL(dump_identity(id, &identity));
     id = NULL;
     AB_CALL(in_dir(c, "search.h5", store));
     AB_CALL(in_dir(c, "front.csv", front));
     AB_CALL(in_dir(c, "history.csv", history));
     AB_CALL(in_dir(c, "front.png", png));
-    AB_CALL(begin_stage(r, "report", "report", identity, "front.csv", &skip, &summary));
+    AB_CALL(begin_stage(r, "report", "report", identity, "report.md", &skip, &summary));
     if (skip) {
-        say("report: skipped (complete) -> %s, %s, %s", front, history, png);
+        say("report: skipped (complete) -> %s/report.md", c->dir);
         json_object_set_new(r->sum->stages, "report", json_string("skipped"));
         goto cleanup;
     }
     AB_CALL(ab_search_report_files(store, front, history, png));
-    AB_CALL(ab_stamp_write(c->dir, "report", identity, outputs, 3, NULL));
+    AB_CALL(ab_campaign_write_report(c, r->sum, &names, &n_names));
+    outputs = malloc(sizeof *outputs * (size_t)(n_names + 3));
+    AB_CHECK_ALLOC(outputs);
+    outputs[0] = "front.csv";
+    outputs[1] = "history.csv";
+    outputs[2] = "front.png";
+    for (int i = 0; i < n_names; i++) outputs[3 + i] = names[i];
+    AB_CALL(ab_stamp_write(c->dir, "report", identity, outputs, n_names + 3, NULL));
     json_object_set_new(r->sum->stages, "report", json_string("done"));
-    say("report: the front -> %s, hypervolume per iteration -> %s, picture -> %s", front,
-        history, png);
+    say("report: %s/report.md, with %d pictures (the front alone: front.png, front.csv, "
+        "history.csv)", c->dir, n_names);
 cleanup:
+    for (int i = 0; i < n_names; i++) free(names[i]);
+    free(names);
+    free(outputs);
     json_decref(id);
     json_decref(summary);
     free(identity);
@@ -763,6 +891,7 @@ void ab_campaign_summary_free(struct ab_campaign_summary *s)
     free(s->reduced_size);
     json_decref(s->stages);
     json_decref(s->predictors);
+    json_decref(s->baselines);
     memset(s, 0, sizeof *s);
 }
 
@@ -808,7 +937,8 @@ ab_status ab_campaign_run(const struct ab_runtime *rt, const struct ab_campaign 
     memset(sum, 0, sizeof *sum);
     sum->stages = json_object();
     sum->predictors = json_array();
-    AB_CHECK(sum->stages && sum->predictors, AB_ERR_NOMEM, "out of memory");
+    sum->baselines = json_array();
+    AB_CHECK(sum->stages && sum->predictors && sum->baselines, AB_ERR_NOMEM, "out of memory");
     AB_CALL(make_dir(c->dir));
     AB_CALL(lock_dir(c, &lock));
     say("%s: campaign in %s (space %s, %d evaluating process%s)", c->origin, c->dir,
@@ -822,6 +952,8 @@ ab_status ab_campaign_run(const struct ab_runtime *rt, const struct ab_campaign 
     AB_CALL(stage_reduce(&r));
     if (stopped(&r)) goto cleanup;
     AB_CALL(stage_search(&r));
+    if (sum->interrupted) goto cleanup;
+    AB_CALL(stage_baselines(&r));
     if (sum->interrupted) goto cleanup;
     AB_CALL(stage_report(&r));
 cleanup:

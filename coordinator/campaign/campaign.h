@@ -46,6 +46,7 @@
 
 #define AB_CAMPAIGN_MAX_PRED 16
 #define AB_CAMPAIGN_MAX_RES 64
+#define AB_CAMPAIGN_MAX_BASELINES 2
 
 /* One `predictors:` entry. */
 struct ab_campaign_predictor {
@@ -62,6 +63,7 @@ struct ab_campaign {
     char *base_dir;              /* its folder: relative paths start here */
     char *dir;                   /* the campaign folder, resolved */
     struct ab_space *space;
+    char *space_spec;            /* campaign.space: a built-in name or the YAML file's path */
     uint64_t seed;
     /* data */
     long n;
@@ -86,7 +88,9 @@ struct ab_campaign {
     int search_resolution;       /* 0: the search's default */
     int search_async;            /* search.mode: async (steady state) instead of sync */
     int n_obj;
-    struct ab_objective obj[AB_SEARCH_MAX_OBJ];
+    struct ab_objective obj[AB_SEARCH_MAX_OBJ];   /* ref NaN: 'auto' (from data.h5) */
+    int n_baselines;             /* searches of the full space beside AutoBuild-NAS */
+    char baselines[AB_CAMPAIGN_MAX_BASELINES][16];  /* stage_full, layer_full */
     json_t *search_run_specs;    /* evaluator specs, `file` paths absolute */
     char *search_evaluators_id;  /* canonical JSON: specs and the hashes of their files */
 };
@@ -106,11 +110,14 @@ ab_status ab_campaign_parse(const char *text, size_t len, const char *path,
 /* NULL-safe; sets *c to NULL. */
 void ab_campaign_destroy(struct ab_campaign **c);
 
-/* The YAML configuration of the search stage (`autobuild search`
- * --config), searching the reduced space `space` with store `store` (both
- * as written into the file, relative to its folder). malloc'd into *out. */
+/* The YAML configuration of a search of the campaign (`autobuild search`
+ * --config): the search variant (autobuild_nas, stage_full, layer_full) in
+ * `space` with store `store` (both as written into the file, relative to
+ * its folder), the objectives' references refs[] (NULL: c->obj[].ref).
+ * malloc'd into *out. */
 ab_status ab_campaign_search_yaml(const struct ab_campaign *c, const char *space,
-                                  const char *store, char **out);
+                                  const char *store, const char *variant, const double *refs,
+                                  char **out);
 
 /* What a finished (or interrupted) campaign reports. */
 struct ab_campaign_summary {
@@ -121,6 +128,8 @@ struct ab_campaign_summary {
     char *reduced_size;          /* architectures per resolution (decimal) */
     json_t *stages;              /* {"data": "done"|"skipped", ...} */
     json_t *predictors;          /* [{"name", "target", "test_srcc"}] */
+    json_t *baselines;           /* [{"variant", "evaluations", "front_size", "hypervolume",
+                                  *   ...}] of search.baselines */
 };
 void ab_campaign_summary_free(struct ab_campaign_summary *s);
 
@@ -132,6 +141,16 @@ void ab_campaign_summary_free(struct ab_campaign_summary *s);
  * set and AB_OK returned; the caller exits with status 75. */
 ab_status ab_campaign_run(const struct ab_runtime *rt, const struct ab_campaign *c,
                           struct ab_campaign_summary *sum);
+
+/* The report stage's own files in c->dir: report.md (data, predictors with
+ * their FE-MLP insights, reduced space, searches, an architecture of the
+ * front) and its pictures (importance_NAME.png, hops_NAME.png, fronts.png
+ * with two objectives, best_arch_hopL.png). Reads data.h5, predictors/,
+ * search.h5 and the baselines' stores. *names: the files written
+ * (relative, malloc'd, free each and the array). */
+ab_status ab_campaign_write_report(const struct ab_campaign *c,
+                                   const struct ab_campaign_summary *sum, char ***names,
+                                   int *n_names);
 
 /* Ranks >= 1: takes part in the steps rank 0 announces until it ends the
  * campaign (also when rank 0 failed). Collective with ab_campaign_run. */

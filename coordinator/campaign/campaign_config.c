@@ -38,6 +38,7 @@ void ab_campaign_destroy(struct ab_campaign **pc)
     }
     for (int i = 0; i < c->n_obj; i++) free(c->obj[i].metric);
     json_decref(c->search_run_specs);
+    free(c->space_spec);
     free(c->search_evaluators_id);
     free(c);
     *pc = NULL;
@@ -75,7 +76,9 @@ static ab_status load_campaign(struct ab_yamldoc *d, yaml_node_t *root, struct a
         free(sp_path);
         return ab_err_set(AB_ERR_NOMEM, "out of memory");
     }
-    rc = ab_space_open(ab_fs_exists(sp_path) ? sp_path : space, &c->space);
+    c->space_spec = strdup(ab_fs_exists(sp_path) ? sp_path : space);
+    rc = c->space_spec ? ab_space_open(c->space_spec, &c->space)
+                       : ab_err_set(AB_ERR_NOMEM, "out of memory");
     free(sp_path);
     if (rc)
         return ab_err_prefix("%s: line %d: campaign.space", d->origin,
@@ -422,7 +425,8 @@ static ab_status load_search(struct ab_yamldoc *d, yaml_node_t *root, struct ab_
 {
     static const char *const keys[] = {"init", "iterations", "per_iteration",
                                        "stage_mutate_prob", "seed", "resolution", "objectives",
-                                       "evaluators", "snapshot_interval", "mode", NULL};
+                                       "evaluators", "snapshot_interval", "mode", "baselines",
+                                       NULL};
     ab_status rc = AB_OK;
     yaml_node_t *s = ab_yamldoc_get(d, root, "search"), *ev;
     char **metrics = NULL;
@@ -450,7 +454,39 @@ static ab_status load_search(struct ab_yamldoc *d, yaml_node_t *root, struct ab_
         AB_CALL(one_of(d, s, "search", "mode", "sync", "async", &is_sync));
         c->search_async = !is_sync;
     }
-    AB_CALL(ab_search_objectives_parse(d, s, c->obj, &c->n_obj));
+    AB_CALL(ab_search_objectives_parse(d, s, c->obj, &c->n_obj, 1));
+    for (int i = 0; i < c->n_obj; i++) {
+        int found = 0;
+        if (!isnan(c->obj[i].ref)) continue;
+        for (int k = 0; k < c->n_data_metrics; k++) found |= !strcmp(c->data_metrics[k], c->obj[i].metric);
+        AB_CHECK(found, AB_ERR_INPUT, "%s: line %d: search.objectives[%d].ref: 'auto' takes the "
+                 "worst labelled value of '%s', which the data's evaluators do not give; give a "
+                 "number", d->origin, ab_yamldoc_line(ab_yamldoc_seq_item(
+                     d, ab_yamldoc_get(d, s, "objectives"), i)), i + 1, c->obj[i].metric);
+    }
+    {
+        yaml_node_t *b = ab_yamldoc_get(d, s, "baselines");
+        if (b) {
+            AB_CALL(ab_yamldoc_expect_seq(d, b, "search.baselines"));
+            for (int i = 0; i < ab_yamldoc_seq_len(b); i++) {
+                yaml_node_t *it = ab_yamldoc_seq_item(d, b, i);
+                const char *t = it && it->type == YAML_SCALAR_NODE ? ab_yamldoc_text(it) : "";
+                AB_CHECK(!strcmp(t, "stage_full") || !strcmp(t, "layer_full"), AB_ERR_INPUT,
+                         "%s: line %d: search.baselines[%d]: '%.40s' is not a baseline the "
+                         "campaign runs: stage_full or layer_full (run layer_insight, which "
+                         "needs rules, with 'autobuild search')", d->origin,
+                         ab_yamldoc_line(it), i + 1, t);
+                for (int k = 0; k < c->n_baselines; k++)
+                    AB_CHECK(strcmp(c->baselines[k], t), AB_ERR_INPUT, "%s: line %d: "
+                             "search.baselines: '%s' is listed twice", d->origin,
+                             ab_yamldoc_line(it), t);
+                AB_CHECK(c->n_baselines < AB_CAMPAIGN_MAX_BASELINES, AB_ERR_INPUT,
+                         "%s: line %d: search.baselines: at most %d", d->origin,
+                         ab_yamldoc_line(it), AB_CAMPAIGN_MAX_BASELINES);
+                snprintf(c->baselines[c->n_baselines++], sizeof c->baselines[0], "%s", t);
+            }
+        }
+    }
     if ((ev = ab_yamldoc_get(d, s, "evaluators"))) {
         AB_CALL(load_evaluators(d, ev, "search.evaluators", c, &c->search_run_specs,
                                 &c->search_evaluators_id, &metrics, &n_metrics));
@@ -518,7 +554,8 @@ cleanup:
 /* ---- the search stage's configuration ---------------------------------------- */
 
 ab_status ab_campaign_search_yaml(const struct ab_campaign *c, const char *space,
-                                  const char *store, char **out)
+                                  const char *store, const char *variant, const double *refs,
+                                  char **out)
 {
     ab_status rc = AB_OK;
     char *specs = NULL, *sp = NULL, *st = NULL, *obj = NULL, num[40];
@@ -544,7 +581,7 @@ ab_status ab_campaign_search_yaml(const struct ab_campaign *c, const char *space
             json_decref(m);
             AB_CHECK(mt && strlen(mt) < 1000, AB_ERR_INPUT, "objective %d: the metric name is "
                      "too long", i + 1);
-            ab_format_double(c->obj[i].ref, num, sizeof num);
+            ab_format_double(refs ? refs[i] : c->obj[i].ref, num, sizeof num);
             at += (size_t)sprintf(obj + at, "%s{\"metric\": %s, \"goal\": \"%s\", \"ref\": %s}",
                                   i ? ", " : "", mt, c->obj[i].maximize ? "max" : "min", num);
             free(mt);
@@ -564,13 +601,13 @@ ab_status ab_campaign_search_yaml(const struct ab_campaign *c, const char *space
             "# rewrites it. 'autobuild search --config THIS --resume' continues it.\n"
             "search:\n"
             "  space: %s\n"
-            "  variant: autobuild_nas\n"
+            "  variant: %s\n"
             "  init: %ld\n"
             "  iterations: %ld\n"
             "  per_iteration: %ld\n"
             "  stage_mutate_prob: %s\n"
             "  seed: %llu\n",
-            c->origin, sp, c->init, c->iterations, c->per_iteration, num,
+            c->origin, sp, variant, c->init, c->iterations, c->per_iteration, num,
             (unsigned long long)c->search_seed);
         if (c->search_resolution)
             at += (size_t)snprintf(buf + at, cap - at, "  resolution: %d\n", c->search_resolution);

@@ -57,8 +57,7 @@ const struct ab_cmd ab_commands[] = {
      ab_cmd_fid, 0},
     {"test-double", "job", "a TEST DOUBLE of a fine-tune + FID job (CI, trials)",
      ab_cmd_testdouble_job, 0},
-    {NULL, "quickstart", "the main job: sample, label, import and summarise a dataset",
-     ab_cmd_quickstart, 0},
+    {NULL, "quickstart", "the main job: a campaign timing OFA subnets on this CPU, with a report", ab_cmd_quickstart, 1},
     {NULL, NULL, NULL, NULL, 0},
 };
 

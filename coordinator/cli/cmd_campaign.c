@@ -32,8 +32,15 @@ static const char campaign_help[] =
     "              ('autobuild reduce')                     -> reduced.h5\n"
     "  5. search   the AutoBuild-NAS evolutionary search inside the reduced\n"
     "              space ('autobuild search')   -> search.yaml, search.h5\n"
-    "  6. report   the final Pareto front, the hypervolume per iteration and\n"
-    "              a picture of both       -> front.csv, history.csv, front.png\n"
+    "  5b. baselines  the same search in the whole space for each of\n"
+    "              search.baselines (stage_full, layer_full)\n"
+    "                                      -> baseline-VARIANT.yaml, .h5\n"
+    "  6. report   report.md: the data, each predictor's test SRCC per hop and\n"
+    "              FE-MLP insights (which feature values drive its target),\n"
+    "              the reduced space, the searches side by side, an\n"
+    "              architecture of the front coloured by importance; its\n"
+    "              pictures (importance_NAME.png, hops_NAME.png, fronts.png,\n"
+    "              best_arch_hopL.png); and front.csv, history.csv, front.png\n"
     "\n"
     "Reruns continue. After a stage's files are in place, stamps/STAGE.json\n"
     "records the stage's configuration and the hashes of its inputs and\n"
@@ -53,7 +60,7 @@ static const char campaign_help[] =
     "share of ensemble members. Progress lines '[campaign] ...' go to stderr;\n"
     "the summary to stdout (with --json its last line is one object:\n"
     "labelled, failed, predictors, reduced_size, evaluations, front_size,\n"
-    "hypervolume, seconds, interrupted, stages, dir).\n"
+    "hypervolume, seconds, interrupted, stages, baselines, dir).\n"
     "\n"
     "Configuration (YAML; unknown keys are errors; relative paths start at the\n"
     "configuration's folder):\n"
@@ -91,9 +98,13 @@ static const char campaign_help[] =
     "    resolution: 224          # (default 224 for OFA)\n"
     "    mode: sync               # or async (steady state), see 'search --help'\n"
     "    objectives:\n"
-    "      - {metric: acc, goal: max, ref: 0.70}     # ref: hypervolume reference\n"
+    "      - {metric: acc, goal: max, ref: 0.70}     # ref: hypervolume reference, or\n"
+    "                             # auto: the worst labelled value (data.h5)\n"
     "      - {metric: latency_npu, goal: min, ref: 60.0}\n"
     "    evaluators: [...]        # default: data.evaluators\n"
+    "    baselines: [stage_full]  # also search the whole space this way, same\n"
+    "                             # budget (stage_full, layer_full); compared\n"
+    "                             # in the report\n"
     "    snapshot_interval: 5     # seconds between store snapshots\n"
     "\n"
     "An example: experiments/campaign-synthetic.yaml. Exit status: 0 done,\n"
@@ -120,6 +131,7 @@ static void print_summary(const struct ab_campaign *c, const struct ab_campaign_
         json_object_set_new(j, "seconds", json_real(s->seconds));
         json_object_set_new(j, "interrupted", json_boolean(s->interrupted));
         json_object_set(j, "stages", s->stages);
+        json_object_set(j, "baselines", s->baselines);
         t = json_dumps(j, JSON_COMPACT);
         printf("%s\n", t ? t : "{}");
         free(t);
@@ -146,7 +158,16 @@ static void print_summary(const struct ab_campaign *c, const struct ab_campaign_
            s->reduced_size ? s->reduced_size : "?");
     printf("  search    %ld evaluations, front %ld, hypervolume %.6g   search.h5\n",
            s->evaluations, s->front_size, s->hypervolume);
-    printf("  report    front.csv, history.csv, front.png\n");
+    for (size_t i = 0; i < json_array_size(s->baselines); i++) {
+        json_t *b = json_array_get(s->baselines, i);
+        printf("  baseline  %-10s %lld evaluations, front %lld, hypervolume %.6g   "
+               "baseline-%s.h5\n", json_string_value(json_object_get(b, "variant")),
+               (long long)json_integer_value(json_object_get(b, "evaluations")),
+               (long long)json_integer_value(json_object_get(b, "front_size")),
+               json_number_value(json_object_get(b, "hypervolume")),
+               json_string_value(json_object_get(b, "variant")));
+    }
+    printf("  report    report.md (open it first), front.csv, history.csv, front.png\n");
 }
 
 ab_status ab_cmd_campaign(int argc, char **argv, struct ab_runtime *rt)

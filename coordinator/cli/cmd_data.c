@@ -231,12 +231,6 @@ cleanup:
     return close_out(path, tmp, f, rc);
 }
 
-static ab_status label_ofa(const struct ab_space *sp, const struct ab_arch *archs, long n,
-                           double width, const char *path)
-{
-    return label_archs(sp, archs, n, 1, width, NULL, NULL, 0, path);
-}
-
 static const char label_help[] =
     "usage: autobuild data label --space S --archs A.jsonl [--out L.csv]\n"
     "                            [--predictor P.h5[:NAME] ...] [--cost] [--width W]\n"
@@ -555,110 +549,5 @@ ab_status ab_cmd_data_info(int argc, char **argv, struct ab_runtime *rt)
     AB_CALL(dataset_info(d, argv[optind], target, json));
 cleanup:
     ab_dataset_destroy(&d);
-    return rc;
-}
-
-/* ---------------------------------------------------------------------- */
-/* quickstart                                                              */
-
-static const char quickstart_help[] =
-    "usage: autobuild quickstart [--out DIR] [--space S] [--n N] [--seed K]\n"
-    "\n"
-    "The main job on an embedded default, needing nothing but this machine:\n"
-    "  1. sample N unique architectures of S            -> DIR/archs.jsonl\n"
-    "  2. label them with exact MACs and parameters     -> DIR/labelled.csv\n"
-    "  3. import them into an HDF5 dataset              -> DIR/labelled.h5\n"
-    "  4. summarise it, with the target 'macs/1e6'\n"
-    "  5. export it again and check the round trip is exact\n"
-    "\n"
-    "  --out DIR   output folder (default autobuild-quickstart)\n"
-    "  --space S   ofa_mbv3 (default) or ofa_pn\n"
-    "  --n N       architectures (default 3000)\n"
-    "  --seed K    seed (default 1)\n"
-    "\n"
-    "It measures model cost (MACs, parameters), not accuracy: accuracy needs the\n"
-    "authors' pretrained predictors or a supernet and ImageNet (later commands).\n";
-
-static ab_status files_equal(const char *a, const char *b, int *equal)
-{
-    ab_status rc = AB_OK;
-    char *x = NULL, *y = NULL;
-    size_t nx = 0, ny = 0;
-    AB_CALL(ab_fs_read_all(a, (size_t)1 << 34, &x, &nx));
-    AB_CALL(ab_fs_read_all(b, (size_t)1 << 34, &y, &ny));
-    *equal = nx == ny && memcmp(x, y, nx) == 0;
-cleanup:
-    free(x);
-    free(y);
-    return rc;
-}
-
-ab_status ab_cmd_quickstart(int argc, char **argv, struct ab_runtime *rt)
-{
-    static const struct option opts[] = {{"out", required_argument, NULL, 'o'},
-                                         {"space", required_argument, NULL, 's'},
-                                         {"n", required_argument, NULL, 'n'},
-                                         {"seed", required_argument, NULL, 'k'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {0, 0, 0, 0}};
-    ab_status rc = AB_OK;
-    struct ab_space *sp = NULL;
-    struct ab_arch *archs = NULL;
-    struct ab_dataset *d = NULL, *back = NULL;
-    const char *dir = "autobuild-quickstart", *space = "ofa_mbv3";
-    char p_archs[4096], p_csv[4096], p_h5[4096], p_csv2[4096];
-    long n = 3000, seed = 1;
-    double t0 = now_s(), t;
-    int o, same = 0;
-    optind = 1;
-    while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (o) {
-        case 'o': dir = optarg; break;
-        case 's': space = optarg; break;
-        case 'n': AB_CALL(ab_cli_int("--n", optarg, 1, 10000000, &n)); break;
-        case 'k': AB_CALL(ab_cli_int("--seed", optarg, 0, 0x7fffffffffffffffL, &seed)); break;
-        case 'h': fputs(quickstart_help, stdout); goto cleanup;
-        default: UNKNOWN_OPTION();
-        }
-    }
-    AB_CHECK(optind == argc, AB_ERR_INPUT, "quickstart: unexpected argument '%s'", argv[optind]);
-    AB_CHECK(mkdir(dir, 0777) == 0 || errno == EEXIST, AB_ERR_IO, "%s: cannot create: %s", dir,
-             strerror(errno));
-    snprintf(p_archs, sizeof p_archs, "%s/archs.jsonl", dir);
-    snprintf(p_csv, sizeof p_csv, "%s/labelled.csv", dir);
-    snprintf(p_h5, sizeof p_h5, "%s/labelled.h5", dir);
-    snprintf(p_csv2, sizeof p_csv2, "%s/exported.csv", dir);
-    AB_CALL(ab_space_open(space, &sp));
-
-    t = now_s();
-    AB_CALL(sample_archs(sp, n, (uint64_t)seed, NULL, 0, &archs));
-    AB_CALL(write_jsonl(sp, archs, n, p_archs));
-    AB_LOG_I("[1/5] sampled %ld unique %s architectures (seed %ld) -> %s (%.3f s)", n, sp->name,
-             seed, p_archs, now_s() - t);
-    t = now_s();
-    AB_CALL(label_ofa(sp, archs, n, ab_ofa_default_width(sp), p_csv));
-    AB_LOG_I("[2/5] labelled them with exact MACs and parameters -> %s (%.3f s)", p_csv,
-             now_s() - t);
-    t = now_s();
-    AB_CALL(ab_dataset_import_csv(space, p_csv, &d));
-    AB_CALL(ab_dataset_write(d, p_h5));
-    AB_LOG_I("[3/5] imported into %s (%.3f s)", p_h5, now_s() - t);
-    AB_LOG_I("[4/5] summary:");
-    AB_CALL(dataset_info(d, p_h5, "macs/1e6", 0));
-    t = now_s();
-    AB_CALL(ab_dataset_read(p_h5, &back));
-    AB_CALL(ab_dataset_export_csv(back, p_csv2));
-    AB_CALL(files_equal(p_csv, p_csv2, &same));
-    AB_CHECK(same, AB_ERR_INTERNAL, "the round trip %s -> %s -> %s is not exact; please report",
-             p_csv, p_h5, p_csv2);
-    AB_LOG_I("[5/5] exported %s again: byte-identical to %s (%.3f s)", p_csv2, p_csv,
-             now_s() - t);
-    AB_LOG_I("quickstart done in %.2f s; inspect with: autobuild data info %s --target "
-             "'params/1e6'", now_s() - t0, p_h5);
-cleanup:
-    ab_dataset_destroy(&back);
-    ab_dataset_destroy(&d);
-    free(archs);
-    ab_space_destroy(&sp);
     return rc;
 }

@@ -277,3 +277,28 @@ int ab_ensemble_is_file(const char *path)
     ab_err_clear();
     return yes;
 }
+
+/* A predictor file as an ensemble: an ensemble file, or one predictor as
+ * an ensemble of one. */
+ab_status ab_ensemble_load_any(const char *path, struct ab_ensemble **ens)
+{
+    ab_status rc = AB_OK;
+    struct ab_predictor *p = NULL;
+    struct ab_ensemble *e = NULL;
+    if (ab_ensemble_is_file(path)) return ab_ensemble_load(path, ens);
+    AB_CALL(ab_predictor_load(path, &p));
+    e = calloc(1, sizeof *e);
+    AB_CHECK_ALLOC(e);
+    e->member = calloc(1, sizeof *e->member);
+    AB_CHECK_ALLOC(e->member);
+    e->n = e->folds = e->seeds = 1;
+    e->member[0] = p;
+    p = NULL;
+    *ens = e;
+    e = NULL;
+cleanup:
+    ab_ensemble_destroy(&e);
+    ab_predictor_destroy(&p);
+    return rc;
+}
+

@@ -30,6 +30,8 @@ ab_status ab_ensemble_train(const struct ab_dataset *d, const char *target,
 
 ab_status ab_ensemble_save(const struct ab_ensemble *e, const char *path);
 ab_status ab_ensemble_load(const char *path, struct ab_ensemble **out);
+/* An ensemble file, or a single predictor's file as an ensemble of one. */
+ab_status ab_ensemble_load_any(const char *path, struct ab_ensemble **out);
 void ab_ensemble_destroy(struct ab_ensemble **e);
 
 /* 1 when the file is an autobuild ensemble (0 for anything else). */

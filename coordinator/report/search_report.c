@@ -264,9 +264,10 @@ static ab_status front_points(const struct view *v, const struct objectives *o, 
  * projection can hide some). Sorted by x, a maximised x climbs each step
  * vertically first (gnuplot "fsteps"), a minimised x horizontally first
  * ("steps"): the corner is always the worse of both neighbours. */
-static void write_staircase(FILE *f, const struct objectives *o, const double *pts, long n)
+static void write_staircase(FILE *f, const struct objectives *o, const double *pts, long n,
+                            const char *block)
 {
-    fputs("$stairs << EOD\n", f);
+    fprintf(f, "$%s << EOD\n", block);
     for (long i = 0; i < n; i++) {
         int dominated = 0;
         for (long j = 0; j < n && !dominated; j++)
@@ -319,7 +320,7 @@ static ab_status write_front_panel(const struct view *v, const struct objectives
     for (long k = 0; k < n_pts; k++) fprintf(f, "%.17g %.17g\n", pts[2 * k], pts[2 * k + 1]);
     fputs("EOD\n", f);
     int stairs = n_pts > 1 && o->dir[0] >= 0 && o->dir[1] >= 0;
-    if (stairs) write_staircase(f, o, pts, n_pts);
+    if (stairs) write_staircase(f, o, pts, n_pts, "stairs");
     if (n_ok == 0) {
         empty_panel(f, "no successful evaluation recorded yet");
         goto cleanup;
@@ -502,5 +503,118 @@ ab_status ab_search_report_files(const char *store_path, const char *front_csv,
     AB_CALL(ab_search_report_write(st, front_csv, history_csv, png));
 cleanup:
     ab_store_close(&st);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------- */
+/* several searches side by side                                           */
+
+static const char *const method_colors[] = {"#d62728", "#1f77b4", "#2ca02c", "#9467bd",
+                                            "#ff7f0e", "#8c564b"};
+
+ab_status ab_search_report_compare_png(const char *const *stores, const char *const *labels,
+                                       int n, const double *data_xy, long n_data,
+                                       const char *png)
+{
+    ab_status rc = AB_OK;
+    struct ab_store *st[6] = {0};
+    struct view v[6];
+    struct objectives o;
+    double *pts[6] = {0};
+    long n_pts[6] = {0};
+    char *script = NULL, buf[256];
+    size_t len = 0;
+    FILE *f = NULL;
+    memset(v, 0, sizeof v);
+    AB_CHECK(n >= 1 && n <= 6, AB_ERR_INPUT, "1 to 6 searches to compare, not %d", n);
+    for (int i = 0; i < n; i++) {
+        AB_CALL(ab_store_read(stores[i], &st[i]));
+        AB_CALL(view_init(st[i], &v[i]));
+    }
+    AB_CALL(find_objectives(st[0], &o));
+    AB_CHECK(o.n == 2 && o.dir[0] >= 0 && o.dir[1] >= 0, AB_ERR_INPUT, "%s: comparing fronts "
+             "needs two objectives with known directions", stores[0]);
+    for (int i = 0; i < n; i++) {
+        struct objectives oi;
+        AB_CALL(find_objectives(st[i], &oi));
+        AB_CHECK(oi.n == 2 && !strcmp(st[i]->metrics[oi.col[0]], st[0]->metrics[o.col[0]]) &&
+                 !strcmp(st[i]->metrics[oi.col[1]], st[0]->metrics[o.col[1]]), AB_ERR_INPUT,
+                 "%s: its objectives are not those of %s", stores[i], stores[0]);
+        AB_CALL(front_points(&v[i], &oi, &pts[i], &n_pts[i]));
+    }
+    f = open_memstream(&script, &len);
+    AB_CHECK(f, AB_ERR_NOMEM, "out of memory");
+    fputs("set border 3 lc rgb \"#555555\"\nset tics nomirror\n"
+          "set grid lc rgb \"#e4e4e4\" lw 1 dt 1\n", f);
+    put_title(f, "set multiplot layout 1,2 title", "Pareto fronts and hypervolume per search "
+              "(same budget, seed, objectives and evaluators)",
+              " font \",14\" margins 0.06, 0.985, 0.22, 0.88 spacing 0.075, 0");
+    snprintf(buf, sizeof buf, "%s%s", st[0]->metrics[o.col[0]], dir_word(o.dir[0]));
+    put_title(f, "set xlabel", buf, "");
+    snprintf(buf, sizeof buf, "%s%s", st[0]->metrics[o.col[1]], dir_word(o.dir[1]));
+    put_title(f, "set ylabel", buf, "");
+    put_title(f, "set title", "final fronts", " font \",13\"");
+    fputs("$data << EOD\n", f);
+    for (long i = 0; i < n_data; i++)
+        if (isfinite(data_xy[2 * i]) && isfinite(data_xy[2 * i + 1]))
+            fprintf(f, "%.17g %.17g\n", data_xy[2 * i], data_xy[2 * i + 1]);
+    fputs("EOD\n", f);
+    for (int i = 0; i < n; i++) {
+        fprintf(f, "$front%d << EOD\n", i);
+        for (long k = 0; k < n_pts[i]; k++)
+            fprintf(f, "%.17g %.17g\n", pts[i][2 * k], pts[i][2 * k + 1]);
+        fputs("EOD\n", f);
+        snprintf(buf, sizeof buf, "stairs%d", i);
+        write_staircase(f, &o, pts[i], n_pts[i], buf);
+    }
+    fputs("set key below horizontal samplen 2 spacing 1.2\nplot ", f);
+    if (n_data > 0) {
+        snprintf(buf, sizeof buf, "labelled data (%ld)", n_data);
+        fputs("$data using 1:2 with points pt 7 ps 0.4 lc rgb \"#c8c8c8\" title ", f);
+        ab_plot_gnuplot_string(f, buf);
+        fputs(", \\\n     ", f);
+    }
+    for (int i = 0; i < n; i++) {
+        const char *col = method_colors[i];
+        if (i) fputs(", \\\n     ", f);
+        if (n_pts[i] > 1)
+            fprintf(f, "$stairs%d using 1:2 with %s lw 2 lc rgb \"%s\" notitle, \\\n     ", i,
+                    o.dir[0] ? "fsteps" : "steps", col);
+        fprintf(f, "$front%d using 1:2 with points pt %d ps 1.0 lc rgb \"%s\" title ", i,
+                5 + 2 * (i % 3), col);
+        snprintf(buf, sizeof buf, "%s (%ld)", labels[i], n_pts[i]);
+        ab_plot_gnuplot_string(f, buf);
+    }
+    fputs("\n", f);
+    put_title(f, "set title", "hypervolume per iteration", " font \",13\"");
+    fputs("set xlabel \"evaluations\"\nset ylabel \"hypervolume\"\n", f);
+    for (int i = 0; i < n; i++) {
+        fprintf(f, "$hv%d << EOD\n", i);
+        for (long k = 0; k < st[i]->n_iter; k++)
+            if (isfinite(st[i]->it[k].hypervolume))
+                fprintf(f, "%ld %.17g\n", st[i]->it[k].evaluations, st[i]->it[k].hypervolume);
+        fputs("EOD\n", f);
+    }
+    fputs("plot ", f);
+    for (int i = 0; i < n; i++) {
+        fprintf(f, "%s$hv%d using 1:2 with linespoints pt 7 ps 0.9 lw 2 lc rgb \"%s\" title ",
+                i ? ", \\\n     " : "", i, method_colors[i]);
+        ab_plot_gnuplot_string(f, labels[i]);
+    }
+    fputs("\nunset multiplot\n", f);
+    {
+        int bad = fclose(f) != 0;
+        f = NULL;
+        AB_CHECK(!bad, AB_ERR_NOMEM, "out of memory writing a gnuplot script");
+    }
+    AB_CALL(ab_plot_gnuplot_png(script, PNG_WIDTH, PNG_HEIGHT + 60, png));
+cleanup:
+    if (f) fclose(f);
+    free(script);
+    for (int i = 0; i < n; i++) {
+        free(pts[i]);
+        view_free(&v[i]);
+        ab_store_close(&st[i]);
+    }
     return rc;
 }

@@ -70,4 +70,15 @@ ab_status ab_search_report_history_csv(const struct ab_store *st, FILE *f);
 ab_status ab_search_report_write_gnuplot(const struct ab_store *st, FILE *f, int *width,
                                          int *height);
 
+/* One picture comparing searches of the same objectives (at most 6, the
+ * first two objectives with known directions): left, each store's final
+ * front (points and attainment staircase, labels[i] in the key) over the
+ * labelled data's points data_xy [2 x n_data] (grey; n_data 0 for none);
+ * right, each search's hypervolume against evaluations. AB_ERR_INPUT when
+ * a store cannot be read or the objectives differ; AB_ERR_IO from gnuplot.
+ * The PNG is written atomically. */
+ab_status ab_search_report_compare_png(const char *const *stores, const char *const *labels,
+                                       int n, const double *data_xy, long n_data,
+                                       const char *png);
+
 #endif /* AB_REPORT_SEARCH_REPORT_H */

@@ -175,7 +175,7 @@ static ab_status load_insight(struct ab_yamldoc *d, yaml_node_t *s, struct ab_se
 }
 
 ab_status ab_search_objectives_parse(struct ab_yamldoc *d, yaml_node_t *s,
-                                     struct ab_objective *obj, int *n_obj)
+                                     struct ab_objective *obj, int *n_obj, int allow_auto)
 {
     static const char *const keys[] = {"metric", "goal", "ref", NULL};
     yaml_node_t *os = ab_yamldoc_get(d, s, "objectives");
@@ -206,6 +206,18 @@ ab_status ab_search_objectives_parse(struct ab_yamldoc *d, yaml_node_t *s,
         if (!obj[*n_obj].metric) return ab_err_set(AB_ERR_NOMEM, "out of memory");
         obj[*n_obj].maximize = !strcmp(goal, "max");
         (*n_obj)++;
+        {
+            yaml_node_t *r = ab_yamldoc_get(d, o, "ref");
+            if (r->type == YAML_SCALAR_NODE &&
+                !strcmp((const char *)r->data.scalar.value, "auto")) {
+                if (!allow_auto)
+                    return ab_err_set(AB_ERR_INPUT, "%s: line %d: %s.ref: 'auto' is for "
+                                      "campaigns (which take it from their labelled data); "
+                                      "give a number", d->origin, ab_yamldoc_line(r), path);
+                obj[*n_obj - 1].ref = NAN;
+                continue;
+            }
+        }
         AB_TRY(ab_yamldoc_double(d, o, path, "ref", 0, -1e300, 1e300, &obj[*n_obj - 1].ref));
     }
     return AB_OK;
@@ -386,7 +398,7 @@ ab_status ab_search_config_parse(const char *text, size_t len, const char *path,
         for (int ch = 0; ch < c->space->stages[st].n_choices; ch++) c->allowed[st][ch] = 1;
     }
     AB_CALL(load_insight(d, s, c));
-    AB_CALL(ab_search_objectives_parse(d, s, c->obj, &c->n_obj));
+    AB_CALL(ab_search_objectives_parse(d, s, c->obj, &c->n_obj, 0));
     AB_CALL(load_cache(d, s, c));
     ev = ab_yamldoc_get(d, root, "evaluators");
     AB_CALL(ab_yamldoc_expect_seq(d, ev, "evaluators"));

@@ -96,9 +96,11 @@ struct ab_yamldoc;
 /* Parses the `objectives:` list of the mapping s (metric, goal max|min, ref;
  * 1 to AB_SEARCH_MAX_OBJ, no metric twice) into obj[*n_obj...], advancing
  * *n_obj; the metric names are allocated (the caller frees them, also on
- * failure). Errors name the file, line and key. */
+ * failure). Errors name the file, line and key. allow_auto: `ref: auto`
+ * is accepted and gives ref = NaN (the caller resolves it); else it is an
+ * error. */
 ab_status ab_search_objectives_parse(struct ab_yamldoc *d, yaml_node_t *s,
-                                     struct ab_objective *obj, int *n_obj);
+                                     struct ab_objective *obj, int *n_obj, int allow_auto);
 
 struct ab_search_summary {
     long evaluations, unique, failed, front_size, iterations;

@@ -85,7 +85,7 @@ cp d.h5 keep.h5
 cmp -s d.h5 keep.h5 && ok || bad "failed import damaged an existing file"
 
 # --- help ------------------------------------------------------------------------
-for c in "space info" "space subgraphs" "data sample" "data label" "data import" "data export" "data info" "quickstart"; do
+for c in "space info" "space subgraphs" "data sample" "data label" "data import" "data export" "data info" "quickstart" "campaign"; do
   # shellcheck disable=SC2086
   "$AB" $c --help | grep -q "^usage: autobuild $c" && ok || bad "$c --help"
 done

@@ -25,7 +25,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!c->dir || !c->space || c->n < 1 || c->n_pred < 1 || c->n_data_metrics < 1 ||
         c->n_obj < 1 || c->n_k < 1)
         abort();
-    if (ab_campaign_search_yaml(c, "reduced.h5", "search.h5", &text) != AB_OK || !text) abort();
+    if (ab_campaign_search_yaml(c, "reduced.h5", "search.h5", "autobuild_nas", NULL, &text) != AB_OK || !text) abort();
     free(text);
     ab_campaign_destroy(&c);
     return 0;

@@ -22,6 +22,7 @@
  *    sizes, seed, mode, objectives with directions and references, evaluators
  *    with absolute file paths, the store beside it.
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -263,6 +264,54 @@ static void test_config_errors(void)
                  "unknown key 'variant' in search", NULL);
     expect_error("  init: 30\n", "  init: 30\n  mode: fast\n",
                  "search.mode: expected sync or async, got 'fast'", NULL);
+    expect_error("  init: 30\n", "  init: 30\n  baselines: [layer_insight]\n",
+                 "search.baselines[1]: 'layer_insight' is not a baseline the campaign runs: "
+                 "stage_full or layer_full", NULL);
+    expect_error("  init: 30\n", "  init: 30\n  baselines: [stage_full, stage_full]\n",
+                 "search.baselines: 'stage_full' is listed twice", NULL);
+    expect_error("  init: 30\n", "  init: 30\n  baselines: stage_full\n",
+                 "search.baselines", NULL);
+    expect_error("  per_iteration: 20\n  objectives:\n    - {metric: acc, goal: max, ref: 0.6}",
+                 "  per_iteration: 20\n  evaluators: [{type: synthetic, metrics: [acc, latency, "
+                 "energy]}]\n  objectives:\n    - {metric: energy, goal: max, ref: auto}",
+                 "line 15: search.objectives[1].ref: 'auto' takes the worst labelled value of "
+                 "'energy', which the data's evaluators do not give", NULL);
+}
+
+/* search.baselines and ref: auto are accepted; the search configuration
+ * names the variant and the references it is given. */
+static void test_config_baselines_auto(void)
+{
+    struct ab_campaign *c = NULL;
+    char *text = NULL;
+    const char *yaml =
+        "campaign: {dir: camp, space: ofa_mbv3, seed: 9}\n"
+        "data:\n"
+        "  n: 300\n"
+        "  evaluators: [{type: synthetic, metrics: [acc, latency]}]\n"
+        "predictors:\n"
+        "  - {name: acc, target: acc, epochs: 5}\n"
+        "modules: {k: 4}\n"
+        "search:\n"
+        "  init: 30\n"
+        "  objectives:\n"
+        "    - {metric: acc, goal: max, ref: auto}\n"
+        "    - {metric: latency, goal: min, ref: 200}\n"
+        "  baselines: [stage_full, layer_full]\n";
+    double refs[2] = {0.25, 200};
+    CU_ASSERT_FATAL(ab_campaign_parse(yaml, strlen(yaml), "/tmp/c.yaml", &c) == AB_OK);
+    CU_ASSERT(isnan(c->obj[0].ref));
+    CU_ASSERT_EQUAL(c->obj[1].ref, 200);
+    CU_ASSERT_EQUAL(c->n_baselines, 2);
+    CU_ASSERT_STRING_EQUAL(c->baselines[0], "stage_full");
+    CU_ASSERT_STRING_EQUAL(c->baselines[1], "layer_full");
+    CU_ASSERT_FATAL(ab_campaign_search_yaml(c, "ofa_mbv3", "b.h5", "stage_full", refs, &text) ==
+                    AB_OK);
+    CU_ASSERT(strstr(text, "variant: stage_full") != NULL);
+    CU_ASSERT(strstr(text, "\"ref\": 0.25}") != NULL);
+    CU_ASSERT(strstr(text, "\"ref\": 200}") != NULL);
+    free(text);
+    ab_campaign_destroy(&c);
 }
 
 /* An evaluator file's content is part of the identity: a table file that
@@ -323,7 +372,7 @@ static void test_search_yaml(void)
     sp->reduced = 1;
     sp->reduced_source = strdup("r.h5");
     CU_ASSERT_FATAL(ab_reduced_space_save(sp, tpath("r.h5")) == AB_OK);
-    CU_ASSERT_FATAL(ab_campaign_search_yaml(c, "r.h5", "s.h5", &text) == AB_OK);
+    CU_ASSERT_FATAL(ab_campaign_search_yaml(c, "r.h5", "s.h5", "autobuild_nas", NULL, &text) == AB_OK);
     if (ab_search_config_parse(text, strlen(text), tpath("search.yaml"), &s) != AB_OK)
         fprintf(stderr, "\n  %s\n%s\n", ab_err_msg(), text);
     CU_ASSERT_FATAL(s != NULL);
@@ -368,6 +417,7 @@ static const struct cu_case cases[] = {
     {"configuration: one-line errors naming line and key", test_config_errors},
     {"configuration: evaluator files are part of the identity", test_config_file_identity},
     {"search stage: the generated configuration parses", test_search_yaml},
+    {"search.baselines and ref: auto", test_config_baselines_auto},
     {"cleanup", cleanup},
     {NULL, NULL}};
 
