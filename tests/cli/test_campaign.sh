@@ -110,7 +110,7 @@ grep -q '^\[campaign\] train acc: skipped' run4.err && grep -q '^\[campaign\] la
 # --- a removed output is made again, the rest is skipped ----------------------------
 rm camp/front.png
 "$AB" campaign --config c.yaml > /dev/null 2> run5.err
-grep -q '^\[campaign\] report: .*front.csv is missing or was changed' run5.err && [ -s camp/front.png ] &&
+grep -q '^\[campaign\] report: .*report.md is missing or was changed' run5.err && [ -s camp/front.png ] &&
   [ "$(stage_lines run5.err skipped)" = 7 ] && ok || bad "removed output: $(grep campaign run5.err)"
 
 # --- a larger n: the recorded evaluations are kept, only the new ones run ---------------
