@@ -19,6 +19,10 @@
 # on 2 MPI ranks) whose SRCC-weighted standardised module scores (METHOD.md
 # section 5) make the reduced space: no choice among training seeds.
 #
+# SPACE=ofa_pn (with ACC_REF and LAT_REF, the hypervolume reference; defaults
+# 0.70 and 60.0 are OFA-MBv3's) runs the same comparison on OFA-PN, with
+# BlockProfile's PN NPU rules for Layer-Insight.
+#
 # usage: experiments/search-mbv3/run.sh [WORK_DIR] ["TRAIN_SEEDS"]
 #        ENSEMBLE=11 experiments/search-mbv3/run.sh [WORK_DIR]
 # needs: build/autobuild, /usr/bin/python3 with python3-torch (conversion)
@@ -31,6 +35,9 @@ AB="$ROOT/build/autobuild"
 L1="$ROOT/../shared/data/autobuild-l1"
 W=${1:-/tmp/ab-search-mbv3}
 TSEEDS=${2:-1 2 3}
+SPACE=${SPACE:-ofa_mbv3}
+ACC_REF=${ACC_REF:-0.70}
+LAT_REF=${LAT_REF:-60.0}
 mkdir -p "$W/runs"
 cd "$W"
 
@@ -99,8 +106,8 @@ search:
   seed: $2
 $insight
   objectives:
-    - {metric: acc, goal: max, ref: 0.70}
-    - {metric: latency_npu, goal: min, ref: 60.0}
+    - {metric: acc, goal: max, ref: $ACC_REF}
+    - {metric: latency_npu, goal: min, ref: $LAT_REF}
 evaluators:
   - {type: predictor, file: $W/l1_acc.h5, metric: acc}
   - {type: predictor, file: $W/l1_latency_npu.h5, metric: latency_npu}
@@ -122,9 +129,9 @@ run_variant() { # LABEL VARIANT SPACE
     for (i = 1; i <= NR; i++) printf " %.4f", v[i]; printf "\n" }'
 }
 if [ -z "${SKIP_BASELINES:-}" ]; then # SKIP_BASELINES=1: only the AutoBuild-NAS runs
-  run_variant stage_full stage_full ofa_mbv3
-  run_variant layer_full layer_full ofa_mbv3
-  run_variant layer_insight layer_insight ofa_mbv3
+  run_variant stage_full stage_full "$SPACE"
+  run_variant layer_full layer_full "$SPACE"
+  run_variant layer_insight layer_insight "$SPACE"
 fi
 run_variant autobuild_nas autobuild_nas "$W/reduced_$TAG.h5"
 run_variant autobuild_nas_acc_ratio autobuild_nas "$W/reduced2_$TAG.h5"
