@@ -2,14 +2,13 @@
 # Scale check: a simulated large campaign on one machine. NP-1 worker ranks
 # (default 256, oversubscribed: they sleep, so one machine holds them) run
 # the synthetic evaluator with evaluation times spread like real NAS jobs,
-# "1 s to 10 min" scaled down by SCALE (default 100): base 245 ms x 24.5^u,
-# u uniform in [-1, 1] per architecture, i.e. 10 ms to 6 s here (1 s to
-# 10 min x 1/100). The same budget, init W + 4 x W (W = workers), is spent
-# by the synchronous search (each iteration waits for its slowest child)
-# and the asynchronous one (an idle worker gets a new child at once). For
-# each: wall time, evaluations per second, worker utilisation (busy seconds
-# / (workers x wall)), the hypervolume reached, and the coordinator's peak
-# memory. One run each (R to repeat, median reported).
+# "1 s to 10 min" scaled down 100x: 245 ms x 24.5^u, u uniform in [-1, 1]
+# per architecture, i.e. 10 ms to 6 s. The same budget, W + ITER x W (W =
+# workers, ITER from the environment, default 4), is spent by the
+# synchronous search (each iteration waits for its slowest child) and the
+# asynchronous one (an idle worker gets a new child at once). For each: wall
+# time, evaluations per second, worker utilisation (busy seconds / (workers
+# x wall)) and the hypervolume reached; R runs each, medians.
 # usage: bench/scale_sim.sh [BUILD_DIR] [NP] [R]
 set -euo pipefail
 B=$(realpath "${1:-build}")
@@ -17,6 +16,7 @@ NP=${2:-257}
 R=${3:-1}
 AB="$B/autobuild"
 W=$((NP - 1))
+ITER=${ITER:-4}
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
@@ -28,7 +28,7 @@ search:
   space: ofa_mbv3
   mode: $3
   init: $W
-  iterations: 4
+  iterations: $ITER
   per_iteration: $W
   seed: 1
   snapshot_interval: 5
@@ -41,18 +41,17 @@ store: $2
 EOF2
 }
 
-echo "== $W workers (mpirun -np $NP --oversubscribe on $(nproc) cores), budget $((5 * W)) = $W + 4 x $W,"
+echo "== $W workers (mpirun -np $NP --oversubscribe on $(nproc) cores), budget $(((ITER + 1) * W)) = $W + $ITER x $W,"
 echo "   evaluation times 245 ms x 24.5^u (10 ms - 6 s: 1 s - 10 min scaled down 100x)"
 for mode in sync async; do
   for r in $(seq "$R"); do
     rm -f "$T"/s.h5*
     config "$T/s.yaml" s.h5 $mode
-    /usr/bin/time -f "%M" -o "$T/mem" mpirun --oversubscribe -np "$NP" "$AB" search \
+    mpirun --oversubscribe -np "$NP" "$AB" search \
       --config "$T/s.yaml" --json --quiet > "$T/s.json" 2> "$T/s.err" || { tail -5 "$T/s.err"; exit 1; }
     "$AB" report "$T/s.h5" --csv "$T/s.csv" > /dev/null
     col=$(head -1 "$T/s.csv" | tr ',' '\n' | grep -n -x seconds | cut -d: -f1)
     busy=$(sed 1d "$T/s.csv" | cut -d, -f"$col" | awk '{ s += $1 } END { print s }')
-    ranks=$(sed 1d "$T/s.csv" | awk -F, '{ print $0 }' | wc -l)
     awk -v s="$(jnum "$T/s.json" seconds)" -v b="$busy" -v e="$(jnum "$T/s.json" evaluations)" \
       -v h="$(jnum "$T/s.json" hypervolume)" -v w=$W \
       'BEGIN { printf "%.2f %.1f %.1f %.5f %d\n", s, e / s, 100 * b / (w * s), h, b }'
