@@ -77,8 +77,10 @@ static ab_status write_config(const char *path, const char *space, long n, long 
 {
     char tmp[PATH_MAX];
     FILE *f;
-    long init = budget >= 100 ? 50 : 20, per = (budget - init) / 5;
-    long iters = per > 0 ? (budget - init) / per : 0;
+    /* 5 iterations; the initial pool takes the remainder, so that
+     * init + 5 x per == budget exactly (budget >= 40) */
+    long per = (budget - (budget >= 100 ? 50 : 20)) / 5, iters = 5;
+    long init = budget - iters * per;
     int bad;
     AB_TRY(ab_fs_temp_path(path, tmp, sizeof tmp));
     f = fopen(tmp, "w");

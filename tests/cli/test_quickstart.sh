@@ -2,7 +2,8 @@
 # `autobuild quickstart` (the README's main job), small: 60 subnets timed
 # with the engine, 40 evaluations per search. It finishes, writes the
 # report with every picture (real PNGs) and the AutoBuild-NAS and Stage-Full
-# rows, prints the latency insights; a rerun skips every stage; under
+# rows, prints the latency insights; ref: auto is the worst labelled value
+# (both searches use it); a rerun skips every stage; under
 # mpirun the same folder is continued by workers; bad options are one line,
 # exit 2, nothing written.
 # usage: test_quickstart.sh AUTOBUILD_BINARY TEST_DATA_DIR [MPIEXEC]
@@ -35,16 +36,29 @@ done
 grep -q "60 architectures" info.txt && grep -q "latency_ms" info.txt && grep -q "flops" info.txt && ok ||
   bad "data.h5: $(head -5 info.txt)"
 
+# ref: auto is the worst labelled value: the largest latency, the smallest MAC count
+"$AB" data export --in q/data.h5 --csv - 2> /dev/null | sed 1d |
+  awk -F, 'NR == 1 || $(NF - 2) > l { l = $(NF - 2) } NR == 1 || $(NF - 1) < f { f = $(NF - 1) }
+           END { printf "%.17g %.17g\n", l, f }' > worst.txt
+lref=$(sed -n 's/.*"metric": "latency_ms", "goal": "min", "ref": \([-0-9.eE+]*\)}.*/\1/p' q/search.yaml)
+fref=$(sed -n 's/.*"metric": "flops", "goal": "max", "ref": \([-0-9.eE+]*\)}.*/\1/p' q/search.yaml)
+read -r lmax fmin < worst.txt
+awk -v a="$lref" -v b="$lmax" -v c="$fref" -v d="$fmin" \
+  'BEGIN { exit !(a != "" && c != "" && (a - b) ^ 2 <= (1e-12 * b) ^ 2 && c == d) }' && ok ||
+  bad "ref: auto: search.yaml has latency_ms $lref, flops $fref; data worst $lmax, $fmin"
+grep -q "$lref" q/baseline-stage_full.yaml && ok || bad "the baseline does not use the same references"
+
 # a rerun continues: nothing is measured again
 "$AB" quickstart --out q --n 60 --budget 40 > q2.out 2> q2.err
 [ $? = 0 ] && [ "$(grep -c 'skipped (complete' q2.err)" -ge 8 ] && ! grep -q 'labelled, .*ETA' q2.err && ok ||
   bad "rerun: $(grep campaign q2.err | head -12)"
 
-# under mpirun: a larger budget continues the same folder with worker ranks
+# under mpirun: a larger budget (47 = 22 + 5 x 5, spent exactly) continues the
+# same folder with worker ranks
 if command -v "$MPIEXEC" > /dev/null; then
-  timeout 300 "$MPIEXEC" --oversubscribe -np 3 "$AB" quickstart --out q --n 60 --budget 50 --json > q3.out 2> q3.err
+  timeout 300 "$MPIEXEC" --oversubscribe -np 3 "$AB" quickstart --out q --n 60 --budget 47 --json > q3.out 2> q3.err
   rc=$?
-  [ $rc = 0 ] && [ "$(jget q3.out evaluations)" = 50 ] && grep -q 'data: skipped (complete' q3.err &&
+  [ $rc = 0 ] && [ "$(jget q3.out evaluations)" = 47 ] && grep -q 'data: skipped (complete' q3.err &&
     grep -q '2 evaluating processes' q3.err && ok ||
     bad "mpirun quickstart: exit $rc $(tail -1 q3.out) $(grep -v INFO q3.err | tail -3)"
 fi
