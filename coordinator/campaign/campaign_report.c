@@ -44,6 +44,12 @@ static void path_in(const struct ab_campaign *c, const char *rel, char *buf, siz
     snprintf(buf, cap, "%s/%s", c->dir, rel);
 }
 
+static int by_value(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
 /* The label of a search variant in tables and keys. */
 static const char *method_name(const char *variant)
 {
@@ -135,12 +141,7 @@ ab_status ab_campaign_write_report(const struct ab_campaign *c,
         AB_CHECK_ALLOC(v);
         for (long a = 0; a < d->n; a++)
             if (isfinite(d->metrics[a * d->n_metrics + k])) v[m++] = d->metrics[a * d->n_metrics + k];
-        for (long a = 1; a < m; a++)
-            for (long b = a; b > 0 && v[b - 1] > v[b]; b--) {
-                double t = v[b];
-                v[b] = v[b - 1];
-                v[b - 1] = t;
-            }
+        qsort(v, (size_t)m, sizeof *v, by_value);
         if (m) fprintf(md, "| %s | %.4g | %.4g | %.4g |\n", d->metric_names[k], v[0], v[m / 2],
                        v[m - 1]);
         free(v);
