@@ -109,7 +109,6 @@ ab_status ab_campaign_write_report(const struct ab_campaign *c,
     char path[PATH_MAX], tmp[PATH_MAX], rel[128], md_path[PATH_MAX], md_tmp[PATH_MAX] = "";
     const char *stores[1 + AB_CAMPAIGN_MAX_BASELINES], *labels[1 + AB_CAMPAIGN_MAX_BASELINES];
     char store_paths[1 + AB_CAMPAIGN_MAX_BASELINES][PATH_MAX];
-    double *xy = NULL;
     FILE *md = NULL;
     int cols[AB_SEARCH_MAX_OBJ], maxim[AB_SEARCH_MAX_OBJ];
     time_t now = time(NULL);
@@ -246,21 +245,8 @@ ab_status ab_campaign_write_report(const struct ab_campaign *c,
                 isnan(c->obj[k].ref) ? "the worst labelled value" : "as configured");
     fprintf(md, " (the exact numbers are in `search.yaml`).\n\n");
     if (c->n_obj == 2) {
-        long n_xy = 0;
-        int dc[2] = {-1, -1};
-        for (int k = 0; k < 2; k++)
-            for (int q = 0; q < d->n_metrics; q++)
-                if (!strcmp(d->metric_names[q], c->obj[k].metric)) dc[k] = q;
-        if (dc[0] >= 0 && dc[1] >= 0) {
-            xy = malloc(sizeof *xy * 2 * (size_t)(d->n ? d->n : 1));
-            AB_CHECK_ALLOC(xy);
-            for (long a = 0; a < d->n; a++, n_xy++) {
-                xy[2 * a] = d->metrics[a * d->n_metrics + dc[0]];
-                xy[2 * a + 1] = d->metrics[a * d->n_metrics + dc[1]];
-            }
-        }
         path_in(c, "fronts.png", tmp, sizeof tmp);
-        AB_CALL(ab_search_report_compare_png(stores, labels, n_st, xy, n_xy, tmp));
+        AB_CALL(ab_search_report_compare_png(stores, labels, n_st, d, tmp));
         AB_CALL(add_output(&o, "fronts.png"));
         fprintf(md, "![fronts and hypervolume](fronts.png)\n\n");
     }
@@ -310,7 +296,6 @@ ab_status ab_campaign_write_report(const struct ab_campaign *c,
 cleanup:
     if (md) fclose(md);
     if (md_tmp[0]) unlink(md_tmp);
-    free(xy);
     ab_ensemble_destroy(&ens);
     ab_store_close(&st);
     ab_dataset_destroy(&d);

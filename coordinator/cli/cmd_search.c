@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "data/dataset.h"
 #include "report/search_report.h"
 #include "search/dispatch.h"
 #include "search/search.h"
@@ -164,6 +165,8 @@ cleanup:
 static const char report_help[] =
     "usage: autobuild report STORE.h5 [--json] [--csv F.csv] [--front-csv F.csv]\n"
     "                        [--history-csv F.csv] [--plot F.png]\n"
+    "       autobuild report --compare F.png [--label NAME]... [--data D.h5]\n"
+    "                        STORE.h5...\n"
     "\n"
     "Prints the Pareto front and the per-iteration history (evaluations, front\n"
     "size, hypervolume) of a search store, finished or still running (it reads\n"
@@ -193,8 +196,56 @@ static const char report_help[] =
     "files are written before anything is printed, and when one of them fails\n"
     "none of --front-csv, --history-csv, --plot is created.\n"
     "\n"
-    "Example: the picture of a run while it is still going:\n"
-    "  autobuild report run.h5 --plot run.png --front-csv front.csv\n";
+    "Comparing searches (the paper's Fig. 5 bottom):\n"
+    "  --compare F.png  draw 1 to 6 stores of the same two objectives in one\n"
+    "                   picture: left, each store's final front (points and\n"
+    "                   staircase); right, each hypervolume against the\n"
+    "                   evaluations spent; and print one line per store\n"
+    "                   (evaluations, front size, final hypervolume)\n"
+    "  --label NAME     the key's name of the next store, in order (default\n"
+    "                   the store's file name); give none or one per store\n"
+    "  --data D.h5      also draw a dataset's architectures (grey) under the\n"
+    "                   fronts, when it has both objectives' metrics\n"
+    "\n"
+    "Examples: the picture of a run while it is still going:\n"
+    "  autobuild report run.h5 --plot run.png --front-csv front.csv\n"
+    "two searches over the labelled data:\n"
+    "  autobuild report --compare fronts.png --data data.h5 \\\n"
+    "      --label AutoBuild-NAS --label Stage-Full nas.h5 stage.h5\n";
+
+/* report --compare: one picture of several stores, a line per store. */
+static ab_status report_compare(const char *png, char **stores, int n, const char **labels,
+                                int n_labels, const char *data_path)
+{
+    ab_status rc = AB_OK;
+    struct ab_dataset *d = NULL;
+    struct ab_store *st = NULL;
+    const char *names[6];
+    if (n < 1 || n > 6) return ab_cli_usage("report", "--compare draws 1 to 6 stores");
+    if (n_labels && n_labels != n)
+        return ab_cli_usage("report", "give one --label per store, or none");
+    for (int i = 0; i < n; i++) {
+        const char *slash = strrchr(stores[i], '/');
+        names[i] = n_labels ? labels[i] : slash ? slash + 1 : stores[i];
+    }
+    if (data_path) AB_CALL(ab_dataset_read(data_path, &d));
+    AB_CALL(ab_search_report_compare_png((const char *const *)stores, names, n, d, png));
+    printf("%-24s %11s  %5s  %s\n", "search", "evaluations", "front", "hypervolume");
+    for (int i = 0; i < n; i++) {
+        const struct ab_store_iter *last = NULL;
+        AB_CALL(ab_store_read(stores[i], &st));
+        for (long k = 0; k < st->n_iter; k++)
+            if (!last || st->it[k].iteration > last->iteration) last = &st->it[k];
+        printf("%-24s %11ld  %5ld  %.6g\n", names[i], last ? last->evaluations : st->n,
+               last ? last->n_front : 0L, last ? last->hypervolume : NAN);
+        ab_store_close(&st);
+    }
+    AB_LOG_I("wrote %s", png);
+cleanup:
+    ab_store_close(&st);
+    ab_dataset_destroy(&d);
+    return rc;
+}
 
 ab_status ab_cmd_report(int argc, char **argv, struct ab_runtime *rt)
 {
@@ -203,11 +254,15 @@ ab_status ab_cmd_report(int argc, char **argv, struct ab_runtime *rt)
                                          {"front-csv", required_argument, NULL, 'f'},
                                          {"history-csv", required_argument, NULL, 'y'},
                                          {"plot", required_argument, NULL, 'p'},
+                                         {"compare", required_argument, NULL, 'C'},
+                                         {"label", required_argument, NULL, 'l'},
+                                         {"data", required_argument, NULL, 'd'},
                                          {"help", no_argument, NULL, 'h'},
                                          {0, 0, 0, 0}};
     ab_status rc = AB_OK;
-    int json = 0, o;
+    int json = 0, o, n_labels = 0;
     const char *csv = NULL, *front_csv = NULL, *history_csv = NULL, *png = NULL;
+    const char *compare = NULL, *data = NULL, *labels[6];
     char csv_tmp[PATH_MAX] = "";
     struct ab_store *st = NULL;
     const struct ab_store_iter *last = NULL;
@@ -222,10 +277,22 @@ ab_status ab_cmd_report(int argc, char **argv, struct ab_runtime *rt)
         case 'f': front_csv = optarg; break;
         case 'y': history_csv = optarg; break;
         case 'p': png = optarg; break;
+        case 'C': compare = optarg; break;
+        case 'd': data = optarg; break;
+        case 'l':
+            if (n_labels == 6) return ab_cli_usage(argv[0], "at most 6 --label");
+            labels[n_labels++] = optarg;
+            break;
         case 'h': fputs(report_help, stdout); return AB_OK;
         default: UNKNOWN_OPTION();
         }
     }
+    if (compare) {
+        if (json || csv || front_csv || history_csv || png)
+            return ab_cli_usage(argv[0], "--compare takes only --label and --data");
+        return report_compare(compare, argv + optind, argc - optind, labels, n_labels, data);
+    }
+    if (n_labels || data) return ab_cli_usage(argv[0], "--label and --data go with --compare");
     if (optind + 1 != argc) return ab_cli_usage(argv[0], "give one STORE.h5");
     AB_CALL(ab_store_read(argv[optind], &st));
     AB_CALL(ab_search_report_write(st, front_csv, history_csv, png));

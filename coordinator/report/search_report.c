@@ -20,7 +20,9 @@
 
 #include "report/plot.h"
 #include "store/store.h"
+#include "data/dataset.h"
 #include "util/fsutil.h"
+#include "util/log.h"
 
 #define PNG_WIDTH 1500
 #define PNG_HEIGHT 620
@@ -513,7 +515,7 @@ static const char *const method_colors[] = {"#d62728", "#1f77b4", "#2ca02c", "#9
                                             "#ff7f0e", "#8c564b"};
 
 ab_status ab_search_report_compare_png(const char *const *stores, const char *const *labels,
-                                       int n, const double *data_xy, long n_data,
+                                       int n, const struct ab_dataset *data,
                                        const char *png)
 {
     ab_status rc = AB_OK;
@@ -525,6 +527,8 @@ ab_status ab_search_report_compare_png(const char *const *stores, const char *co
     char *script = NULL, buf[256];
     size_t len = 0;
     FILE *f = NULL;
+    int dcol[2] = {-1, -1};
+    long n_data = 0;
     memset(v, 0, sizeof v);
     AB_CHECK(n >= 1 && n <= 6, AB_ERR_INPUT, "1 to 6 searches to compare, not %d", n);
     for (int i = 0; i < n; i++) {
@@ -534,6 +538,18 @@ ab_status ab_search_report_compare_png(const char *const *stores, const char *co
     AB_CALL(find_objectives(st[0], &o));
     AB_CHECK(o.n == 2 && o.dir[0] >= 0 && o.dir[1] >= 0, AB_ERR_INPUT, "%s: comparing fronts "
              "needs two objectives with known directions", stores[0]);
+    if (data) {
+        for (int k = 0; k < 2; k++) {
+            dcol[k] = -1;
+            for (int q = 0; q < data->n_metrics; q++)
+                if (!strcmp(data->metric_names[q], st[0]->metrics[o.col[k]])) dcol[k] = q;
+        }
+        if (dcol[0] >= 0 && dcol[1] >= 0)
+            n_data = data->n;
+        else
+            ab_log(AB_LOG_WARN, "the labelled data has no '%s' column: drawing the fronts "
+                   "without it", st[0]->metrics[o.col[dcol[0] < 0 ? 0 : 1]]);
+    }
     for (int i = 0; i < n; i++) {
         struct objectives oi;
         AB_CALL(find_objectives(st[i], &oi));
@@ -555,9 +571,11 @@ ab_status ab_search_report_compare_png(const char *const *stores, const char *co
     put_title(f, "set ylabel", buf, "");
     put_title(f, "set title", "final fronts", " font \",13\"");
     fputs("$data << EOD\n", f);
-    for (long i = 0; i < n_data; i++)
-        if (isfinite(data_xy[2 * i]) && isfinite(data_xy[2 * i + 1]))
-            fprintf(f, "%.17g %.17g\n", data_xy[2 * i], data_xy[2 * i + 1]);
+    for (long i = 0; i < n_data; i++) {
+        double x = data->metrics[i * data->n_metrics + dcol[0]];
+        double y = data->metrics[i * data->n_metrics + dcol[1]];
+        if (isfinite(x) && isfinite(y)) fprintf(f, "%.17g %.17g\n", x, y);
+    }
     fputs("EOD\n", f);
     for (int i = 0; i < n; i++) {
         fprintf(f, "$front%d << EOD\n", i);

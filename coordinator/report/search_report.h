@@ -41,6 +41,7 @@
 #include "util/error.h"
 
 struct ab_store;
+struct ab_dataset;
 
 /* Reads the store at store_path and writes the outputs that are not NULL
  * (all NULL: only checks that the store reads). Errors are one line that
@@ -73,12 +74,13 @@ ab_status ab_search_report_write_gnuplot(const struct ab_store *st, FILE *f, int
 /* One picture comparing searches of the same objectives (at most 6, the
  * first two objectives with known directions): left, each store's final
  * front (points and attainment staircase, labels[i] in the key) over the
- * labelled data's points data_xy [2 x n_data] (grey; n_data 0 for none);
+ * labelled data's points (grey; data NULL for none, and none with a warning
+ * when data lacks one of the two objectives' metrics);
  * right, each search's hypervolume against evaluations. AB_ERR_INPUT when
  * a store cannot be read or the objectives differ; AB_ERR_IO from gnuplot.
  * The PNG is written atomically. */
 ab_status ab_search_report_compare_png(const char *const *stores, const char *const *labels,
-                                       int n, const double *data_xy, long n_data,
+                                       int n, const struct ab_dataset *data,
                                        const char *png);
 
 #endif /* AB_REPORT_SEARCH_REPORT_H */

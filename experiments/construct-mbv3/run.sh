@@ -8,8 +8,15 @@
 # every module (Eq. 5) and `build --top 4` constructs the best
 # combinations, which the pretrained predictors then evaluate:
 #   acc:   the best constructed accuracy vs the best labelled one;
-#   ratio: how many of the 4 lie beyond the labelled acc/latency_gpu front
+#   ratio: how many of the 4 lie beyond the labelled acc/latency front
 #          (no labelled architecture at least as accurate and as fast).
+# Environment (experiments/ofa_surrogate/fig5.sh sets them):
+#   SPACE=ofa_pn        OFA-PN instead of OFA-MBv3
+#   DEVICE=cpu|npu      latency_DEVICE instead of latency_gpu
+#   SINGLE="1 2 3 4"    the training seeds of the single predictors ("" none)
+#   ENSEMBLES="11 21 31" the base seeds of the ensembles ("" none)
+# The files are named as experiments/search-mbv3/run.sh names them, so both
+# scripts run in one WORK_DIR share the data and the ensembles.
 # usage: experiments/construct-mbv3/run.sh [WORK_DIR]
 set -euo pipefail
 HERE=$(dirname "$(realpath "$0")")
@@ -17,41 +24,45 @@ ROOT=$(realpath "$HERE/../..")
 AB="$ROOT/build/autobuild"
 L1="$ROOT/../shared/data/autobuild-l1"
 W=${1:-/tmp/ab-construct-mbv3}
+DEVICE=${DEVICE:-gpu}
+LAT=latency_$DEVICE
+SINGLE=${SINGLE-1 2 3 4}
+ENSEMBLES=${ENSEMBLES-11 21 31}
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 mkdir -p "$W"
 cd "$W"
 
 . "$ROOT/experiments/lib.sh"
-convert_l1 acc latency_gpu
-labelled_data acc latency_gpu
-# the labels as plain columns: acc.txt, gpu.txt (the arch column is quoted
+convert_l1 acc $LAT
+labelled_data acc $LAT
+# the labels as plain columns: acc.txt, lat.txt (the arch column is quoted
 # JSON with commas, the two metrics are the last two fields)
-sed 1d data.csv | awk -F, '{ print $(NF - 1) > "acc.txt"; print $NF > "gpu.txt" }'
+sed 1d data.csv | awk -F, '{ print $(NF - 1) > "acc.txt"; print $NF > "lat.txt" }'
 best_labelled=$(sort -g acc.txt | tail -1)
 echo "labelled: best acc $best_labelled"
 
 # evaluate NAME: the constructed b_NAME.jsonl under the pretrained predictors
 evaluate() {
   "$AB" predict --predictor l1_acc.h5 --archs "b_$1.jsonl" | cut -f1 > "e_$1.acc"
-  "$AB" predict --predictor l1_latency_gpu.h5 --archs "b_$1.jsonl" | cut -f1 > "e_$1.gpu"
+  "$AB" predict --predictor l1_$LAT.h5 --archs "b_$1.jsonl" | cut -f1 > "e_$1.lat"
   if [ "${1%%_*}" = acc ]; then
     awk -v b="$best_labelled" -v n="$1" '$1 > m || NR == 1 { m = $1 } END {
       printf "%-16s best constructed acc %.5f  %s the best labelled %.5f\n", n, m,
              (m > b ? "beats" : "does not beat"), b }' "e_$1.acc"
   else
-    paste "e_$1.acc" "e_$1.gpu" | awk -v n="$1" '
+    paste "e_$1.acc" "e_$1.lat" | awk -v n="$1" '
       FNR == NR { la[FNR] = $1; lg[FNR] = $2; k = FNR; next }
       { dom = 0; for (i = 1; i <= k; i++) if (la[i] >= $1 && lg[i] <= $2) { dom = 1; break }
         beyond += !dom; s = s sprintf(" %.4f@%.3f", $1, $2) }
       END { printf "%-16s %d/4 beyond the labelled front:%s\n", n, beyond, s }' \
-      <(paste acc.txt gpu.txt) -
+      <(paste acc.txt lat.txt) -
   fi
 }
-targets=("acc" "acc*100/latency_gpu")
+targets=("acc" "acc*100/$LAT")
 names=(acc ratio)
 for i in 0 1; do
   n=${names[$i]}
-  for s in 1 2 3 4; do
+  for s in $SINGLE; do
     [ -s u_${n}_s$s.h5 ] || {
       "$AB" train --data data.h5 --target "${targets[$i]}" --seed $s --out p_${n}_s$s.h5 \
         > /dev/null 2>&1
@@ -60,9 +71,9 @@ for i in 0 1; do
     "$AB" build --units u_${n}_s$s.h5 --top 4 > b_${n}_s$s.jsonl 2> /dev/null
     evaluate ${n}_s$s
   done
-  for s in 11 21 31; do
+  for s in $ENSEMBLES; do
     [ -s u_${n}_e$s.h5 ] || {
-      mpirun -np 2 "$AB" train --data data.h5 --target "${targets[$i]}" --seed $s --folds 5 \
+      mpirun --oversubscribe -np 2 "$AB" train --data data.h5 --target "${targets[$i]}" --seed $s --folds 5 \
         --seeds 4 --epochs 100 --out p_${n}_e$s.h5 > /dev/null 2>&1
       "$AB" label --predictor p_${n}_e$s.h5 --out u_${n}_e$s.h5 > /dev/null 2>&1
     }

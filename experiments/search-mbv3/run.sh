@@ -23,6 +23,11 @@
 # 0.70 and 60.0 are OFA-MBv3's) runs the same comparison on OFA-PN, with
 # BlockProfile's PN NPU rules for Layer-Insight.
 #
+# DEVICE=cpu|gpu (default npu) puts latency_DEVICE in place of latency_npu
+# everywhere: the evaluator, the second objective, the three targets, and
+# BlockProfile's rules for that device in Layer-Insight (`insight: {preset:
+# DEVICE}`). Give LAT_REF for it (experiments/ofa_surrogate/fig5.sh does).
+#
 # usage: experiments/search-mbv3/run.sh [WORK_DIR] ["TRAIN_SEEDS"]
 #        ENSEMBLE=11 experiments/search-mbv3/run.sh [WORK_DIR]
 # needs: build/autobuild, /usr/bin/python3 with python3-torch (conversion)
@@ -38,21 +43,23 @@ TSEEDS=${2:-1 2 3}
 SPACE=${SPACE:-ofa_mbv3}
 ACC_REF=${ACC_REF:-0.70}
 LAT_REF=${LAT_REF:-60.0}
+DEVICE=${DEVICE:-npu}
+LAT=latency_$DEVICE
 mkdir -p "$W/runs"
 cd "$W"
 
 # 1-2. the evaluators (the authors' accuracy and NPU latency predictors) and
 # 3000 architectures labelled by them
 . "$ROOT/experiments/lib.sh"
-convert_l1 acc latency_npu
-labelled_data acc latency_npu
+convert_l1 acc $LAT
+labelled_data acc $LAT
 
 # 3. predictors, module scores, reduced spaces. Training is seed-sensitive
 # (held-out SRCC of the same target ranges 0.76-0.94 over seeds), so each
 # target is trained with every seed of TRAIN_SEEDS and the predictor with the
 # best held-out SRCC (its own 10% test split of the 3000) is kept, as the
 # authors kept their best checkpoints.
-targets=("acc" "acc*100/latency_npu" "np.power(100,acc)/(np.log10(latency_npu+1)+1)")
+targets=("acc" "acc*100/$LAT" "np.power(100,acc)/(np.log10($LAT+1)+1)")
 names=(acc ratio power)
 TAG=$(echo "$TSEEDS" | tr ' ' '-')
 units=()
@@ -94,7 +101,7 @@ done
 # 4. the searches
 config() { # VARIANT SEED SPACE NAME
   local insight=""
-  [ "$1" = layer_insight ] && insight="  insight: {preset: npu}"
+  [ "$1" = layer_insight ] && insight="  insight: {preset: $DEVICE}"
   cat > "runs/$4.yaml" <<EOF
 search:
   space: $3
@@ -107,10 +114,10 @@ search:
 $insight
   objectives:
     - {metric: acc, goal: max, ref: $ACC_REF}
-    - {metric: latency_npu, goal: min, ref: $LAT_REF}
+    - {metric: $LAT, goal: min, ref: $LAT_REF}
 evaluators:
   - {type: predictor, file: $W/l1_acc.h5, metric: acc}
-  - {type: predictor, file: $W/l1_latency_npu.h5, metric: latency_npu}
+  - {type: predictor, file: $W/l1_$LAT.h5, metric: $LAT}
 store: $4.h5
 EOF
 }
@@ -118,9 +125,13 @@ run_variant() { # LABEL VARIANT SPACE
   local hvs=()
   for s in 1 2 3 4 5; do
     local name="$1_t${TAG}_s$s"
-    config "$2" "$s" "$3" "$name"
-    rm -f "runs/$name.h5" "runs/$name.h5.journal"
-    "$AB" search --config "runs/$name.yaml" --json --quiet 2> /dev/null | tail -1 > "runs/$name.json"
+    if [ ! -s "runs/$name.json" ]; then # a finished run is kept (its store too)
+      config "$2" "$s" "$3" "$name"
+      rm -f "runs/$name.h5" "runs/$name.h5.journal"
+      "$AB" search --config "runs/$name.yaml" --json --quiet 2> /dev/null | tail -1 \
+        > "runs/$name.json.tmp"
+      mv "runs/$name.json.tmp" "runs/$name.json"
+    fi
     hvs+=("$(sed -n 's/.*"hypervolume":\([-0-9.eE+]*\).*/\1/p' "runs/$name.json")")
   done
   printf '%s\n' "${hvs[@]}" | awk -v l="$1" '{ v[NR] = $1; s += $1 } END {

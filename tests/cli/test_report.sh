@@ -10,6 +10,10 @@
 # that is not a store (exit 2), an output path that cannot be created, a
 # missing gnuplot (exit 1): one error line naming the file, no new file,
 # no temporary left, an existing output untouched.
+# `report --compare`: two stores (and a labelled dataset under them) in one
+# picture, a line per store whose hypervolume is the store's; wrong label
+# counts, options that do not go with it, stores of other objectives and a
+# dataset without the objectives' columns.
 # The picture checks are skipped without gnuplot (apt-get install gnuplot-nox).
 # usage: test_report.sh AUTOBUILD_BINARY TEST_DATA_DIR [MPIEXEC]
 set -u
@@ -205,6 +209,49 @@ if [ $have_gnuplot = 1 ]; then
   [ "$(cat keep.csv)" = "old front" ] && ok || bad "existing front CSV changed by a failed plot"
 fi
 no_temps "after the errors"
+
+# --- report --compare ------------------------------------------------------------------
+sed -e 's/stage_full/layer_full/' -e 's/seed: 7/seed: 8/' done.yaml | sed 's/done.h5/other.h5/' > other.yaml
+"$AB" search --config other.yaml --quiet 2> /dev/null && ok || bad "second search failed"
+"$AB" data sample --space ofa_mbv3 --n 60 --seed 3 --out d.jsonl 2> /dev/null
+{ echo "arch,acc,latency"
+  awk '{ gsub(/"/, "\"\""); printf "\"%s\",%.4f,%.2f\n", $0, 0.6 + NR / 1000, 150 + NR }' d.jsonl
+} > d.csv
+{ echo "arch,flops"; awk '{ gsub(/"/, "\"\""); printf "\"%s\",%d\n", $0, NR }' d.jsonl; } > f.csv
+"$AB" data import --space ofa_mbv3 --csv d.csv --out d.h5 2> /dev/null &&
+  "$AB" data import --space ofa_mbv3 --csv f.csv --out f.h5 2> /dev/null && ok ||
+  bad "datasets not imported"
+if [ $have_gnuplot = 1 ]; then
+  "$AB" report --compare cmp.png --data d.h5 --label "Stage-Full" --label "Layer-Full" \
+    done.h5 other.h5 > cmp.txt 2> cmp.err && ok || bad "compare failed: $(cat cmp.err)"
+  msg=$(png_ok cmp.png) && ok || bad "compare: $msg"
+  [ "$(wc -l < cmp.txt)" = 3 ] && ok || bad "compare: 3 lines expected: $(cat cmp.txt)"
+  for st in done other; do
+    want=$("$AB" report $st.h5 --json | sed -n 's/.*"hypervolume":\([-0-9.eE+]*\).*/\1/p' | head -1)
+    lab=Stage-Full; [ $st = other ] && lab=Layer-Full
+    got=$(awk -v l=$lab '$1 == l { print $4 }' cmp.txt)
+    awk -v a="$want" -v b="$got" 'BEGIN { d = a - b; exit !(b != "" && d < 1e-5 * a && -d < 1e-5 * a) }' &&
+      ok || bad "compare: $lab hypervolume '$got', the store's $want"
+  done
+  # without labels the stores' file names; a dataset without acc/latency: a warning
+  "$AB" report --compare cmp2.png --data f.h5 done.h5 > cmp2.txt 2> cmp2.err &&
+    grep -q '^done.h5 ' cmp2.txt && grep -q "no 'acc' column" cmp2.err && ok ||
+    bad "compare without labels / data columns: $(cat cmp2.txt cmp2.err)"
+  # three objectives: the first two are drawn, as --plot does
+  "$AB" report --compare c3.png three.h5 > /dev/null 2>&1 && png_ok c3.png > /dev/null && ok ||
+    bad "compare: a three-objective store alone"
+  expect_error "compare: other objectives" "not those of done.h5" \
+    "$AB" report --compare c3.png done.h5 three.h5
+fi
+expect_error "compare: one label for two stores" "one --label per store" \
+  "$AB" report --compare c.png --label a done.h5 other.h5
+expect_error "compare: with --json" "--compare takes only" \
+  "$AB" report --compare c.png --json done.h5
+expect_error "--label without --compare" "go with --compare" \
+  "$AB" report done.h5 --label a
+expect_error "compare: 7 stores" "1 to 6" \
+  "$AB" report --compare c.png done.h5 done.h5 done.h5 done.h5 done.h5 done.h5 done.h5
+no_temps "after compare"
 
 echo "report: $pass passed, $fail failed"
 [ $fail = 0 ]
