@@ -15,14 +15,17 @@
  * recomputed from every successful evaluation (strict Pareto dominance; of
  * architectures with equal metrics the earliest stays). Variants:
  *   stage_full     each search unit replaced, with probability p, by a
- *                  uniformly drawn subgraph of that unit (at least one unit)
+ *                  random subgraph of that unit (at least one unit), drawn
+ *                  as OFA samples: each stage's depth uniform, then every
+ *                  block uniform; the initial pool is drawn the same way
  *   layer_full     each stage, with probability p, gets one edit: add a
  *                  random block at a random position, remove one, or swap
  *                  one for another block (uniform over the valid edits)
  *   layer_insight  layer_full within per-stage rules (allowed blocks, depth
  *                  bounds, mutation probabilities) from the configuration or
  *                  a preset (the paper's OFA GPU/CPU/NPU/Note10 rules)
- *   autobuild_nas  stage_full inside a reduced space (`autobuild reduce`)
+ *   autobuild_nas  stage_full inside a reduced space (`autobuild reduce`);
+ *                  a unit's subgraph is drawn uniformly from those it keeps
  * The random stream depends only on the seed and the evaluation results,
  * and results are merged in candidate order, so a run with deterministic
  * evaluators gives the same front for any number of workers, and a resumed

@@ -81,3 +81,56 @@ for i in 0 1; do
     evaluate ${n}_e$s
   done
 done
+
+# The paper's Fig. 5 top: for each target equation whose units are here
+# (acc, ratio, and `power` when experiments/search-mbv3/run.sh trained it in
+# this folder), the reduced space of its top-2 subgraphs per unit (2^5 = 32
+# architectures at resolution 224), every one evaluated by the pretrained
+# predictors: how many lie beyond the labelled front. The picture
+# fig5top.png shows them over the labelled data and its front.
+beyond() { # ACC LAT NAME: count the rows of ACC/LAT beyond the labelled front
+  paste "$1" "$2" | awk -v n="$3" '
+    FNR == NR { la[FNR] = $1; lg[FNR] = $2; k = FNR; next }
+    { dom = 0; for (i = 1; i <= k; i++) if (la[i] >= $1 && lg[i] <= $2) { dom = 1; break }
+      beyond += !dom; if (NR - k == 1 || $1 > ba) ba = $1; if (NR - k == 1 || $2 < bl) bl = $2 }
+    END { printf "%-16s %2d/%d of its top-2 reduced space beyond the labelled front " \
+                 "(acc up to %.4f, latency from %.3f)\n", n, beyond, FNR, ba, bl }' \
+    <(paste acc.txt lat.txt) -
+}
+plots=()
+for s in $ENSEMBLES; do
+  for n in acc ratio power; do
+    [ -s u_${n}_e$s.h5 ] || continue
+    k=k2_${n}_e$s
+    if [ ! -s $k.lat ]; then
+      "$AB" reduce --units u_${n}_e$s.h5 --k 2 --out $k.h5 > /dev/null 2>&1
+      "$AB" data sample --space $k.h5 --n 32 --seed 1 --out $k.jsonl 2> /dev/null
+      "$AB" predict --predictor l1_acc.h5 --archs $k.jsonl | cut -f1 > $k.acc
+      "$AB" predict --predictor l1_$LAT.h5 --archs $k.jsonl | cut -f1 > $k.lat.tmp
+      mv $k.lat.tmp $k.lat
+    fi
+    beyond $k.acc $k.lat "k2 ${n}_e$s"
+    paste $k.lat $k.acc > $k.dat
+    plots+=("$k.dat")
+  done
+done
+if [ ${#plots[@]} -gt 0 ] && command -v gnuplot > /dev/null; then
+  paste lat.txt acc.txt > labelled.dat
+  # the labelled front: by latency, each architecture more accurate than every faster one
+  sort -g labelled.dat | awk '$2 > m || NR == 1 { m = $2; print }' > front.dat
+  {
+    echo "set terminal pngcairo noenhanced size 900,650 font 'DejaVu Sans,11'"
+    echo "set output 'fig5top.png.tmp'"
+    echo "set title \"$SPACE, acc vs $LAT: top-2 reduced spaces (32 architectures each) vs the labelled front\""
+    echo "set xlabel '$LAT (ms, min)'; set ylabel 'acc (max)'; set key bottom right; set grid"
+    printf "plot 'labelled.dat' u 1:2 w p pt 7 ps 0.3 lc rgb '#c8c8c8' t 'labelled (%d)', " \
+      "$(wc -l < labelled.dat)"
+    printf "'front.dat' u 1:2 w steps lw 2 lc rgb '#444444' t 'labelled front'"
+    for p in "${plots[@]}"; do
+      t=${p#k2_}; t=${t%.dat}
+      printf ", '%s' u 1:2 w p pt 5 ps 0.8 t '%s'" "$p" "${t/_/ ensemble }"
+    done
+    echo
+  } > fig5top.gp
+  gnuplot fig5top.gp && mv fig5top.png.tmp fig5top.png && echo "picture: $W/fig5top.png"
+fi

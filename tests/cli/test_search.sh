@@ -56,6 +56,16 @@ for v in stage_full layer_full; do
     done
   fi
 done
+# Stage-Full draws stages as OFA does (depth uniform, then blocks), not
+# uniformly over a stage's 7371 subgraphs (89% of them 4 layers deep): the
+# initial pool's depths are about a third each
+config c_depth.yaml depth.h5 stage_full 300 1 10 0
+"$AB" search --config c_depth.yaml --quiet 2> /dev/null && "$AB" report depth.h5 --csv depth.csv > /dev/null &&
+  ok || bad "stage_full depth run"
+awk -F, 'NR > 1 && $2 == 0' depth.csv | grep -o '\[""[^][]*\]' |
+  awk -F'"",""' '{ n[NF]++; t++ } END { for (d = 2; d <= 4; d++) printf "%d %.3f\n", d, n[d] / t }' > depths.txt
+[ "$(awk '$2 >= 0.25 && $2 <= 0.42' depths.txt | wc -l)" = 3 ] && ok ||
+  bad "stage_full initial depths 2/3/4 not about a third each: $(tr '\n' ' ' < depths.txt)"
 # the store is HDF5 with the documented identity
 h5dump -a format ref_stage_full.h5 2> /dev/null | grep -q autobuild-store && ok || bad "h5dump format"
 
