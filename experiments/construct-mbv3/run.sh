@@ -125,12 +125,12 @@ if [ ${#plots[@]} -gt 0 ] && command -v gnuplot > /dev/null; then
     echo "set xlabel '$LAT (ms, min)'; set ylabel 'acc (max)'; set key bottom right; set grid"
     printf "plot 'labelled.dat' u 1:2 w p pt 7 ps 0.3 lc rgb '#c8c8c8' t 'labelled (%d)', " \
       "$(wc -l < labelled.dat)"
-    printf "'front.dat' u 1:2 w steps lw 2 lc rgb '#444444' t 'labelled front'"
     for p in "${plots[@]}"; do
       t=${p#k2_}; t=${t%.dat}
-      printf ", '%s' u 1:2 w p pt 5 ps 0.8 t '%s'" "$p" "${t/_/ ensemble }"
+      printf "'%s' u 1:2 w p pt 5 ps 0.8 t '%s', " "$p" "${t/_/ ensemble }"
     done
-    echo
+    # the front last, over the points
+    echo "'front.dat' u 1:2 w steps lw 2 lc rgb '#444444' t 'labelled front'"
   } > fig5top.gp
   gnuplot fig5top.gp && mv fig5top.png.tmp fig5top.png && echo "picture: $W/fig5top.png"
 fi
