@@ -272,7 +272,12 @@ static const char predict_help[] =
     "(tools/convert_torch_predictor.py). Output is in input order, in label\n"
     "units: 'PREDICTION<TAB>ARCH' lines, or with --json one object per line with\n"
     "\"arch\" and \"prediction\" (and \"hop_norms\", the L1 norm of the graph\n"
-    "embedding at every hop, with --hops).\n";
+    "embedding at every hop, with --hops).\n"
+    "\n"
+    "P.h5 may be an ensemble ('autobuild train --folds F --seeds S'): the\n"
+    "prediction is the mean of its members' predictions, and --json adds \"sd\",\n"
+    "their standard deviation (how much the members disagree) and \"members\".\n"
+    "--hops needs a single predictor: members embed on different scales.\n";
 
 ab_status ab_cmd_predict(int argc, char **argv, struct ab_runtime *rt)
 {
@@ -283,13 +288,15 @@ ab_status ab_cmd_predict(int argc, char **argv, struct ab_runtime *rt)
                                          {"help", no_argument, NULL, 'h'},
                                          {0, 0, 0, 0}};
     ab_status rc = AB_OK;
-    struct ab_predictor *p = NULL;
+    struct ab_ensemble *ens = NULL;
     struct ab_arch *archs = NULL;
     float *out = NULL, *hops = NULL;
+    double *mean = NULL, *sd = NULL;
     const char *pred = NULL, *in = NULL;
     int json = 0, with_hops = 0, c;
     long n = 0;
     char buf[4096];
+    (void)rt;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
@@ -305,21 +312,39 @@ ab_status ab_cmd_predict(int argc, char **argv, struct ab_runtime *rt)
         rc = ab_cli_usage(argv[0], "--predictor and --archs are required");
         goto cleanup;
     }
-    AB_CALL(ab_predictor_load(pred, &p));
-    if (ab_arch_read_jsonl(p->space, in, &archs, &n) != AB_OK) {
-        rc = ab_err_prefix("predictor %s is for space '%s'", pred, p->space->name);
+    AB_CALL(ab_ensemble_load_any(pred, &ens));
+    const int is_ens = ab_ensemble_is_file(pred);
+    const struct ab_predictor *p0 = ens->member[0];
+    if (with_hops && is_ens) {
+        rc = ab_cli_usage(argv[0], "--hops needs a single predictor, not an ensemble (its "
+                                   "members' embeddings are on different scales)");
         goto cleanup;
     }
-    const int L = p->cfg.layers;
-    out = malloc(sizeof *out * (size_t)n);
-    hops = with_hops ? malloc(sizeof *hops * (size_t)n * (size_t)(L + 1)) : NULL;
-    AB_CHECK(out && (hops || !with_hops), AB_ERR_NOMEM, "out of memory");
-    AB_CALL(ab_pred_eval_archs(p, archs, n, 1024, out, hops, NULL));
+    if (ab_arch_read_jsonl(p0->space, in, &archs, &n) != AB_OK) {
+        rc = ab_err_prefix("predictor %s is for space '%s'", pred, p0->space->name);
+        goto cleanup;
+    }
+    const int L = p0->cfg.layers;
+    mean = malloc(sizeof *mean * (size_t)(n ? n : 1));
+    sd = malloc(sizeof *sd * (size_t)(n ? n : 1));
+    AB_CHECK(mean && sd, AB_ERR_NOMEM, "out of memory");
+    if (with_hops) {
+        /* one predictor: the hop norms come with its prediction */
+        out = malloc(sizeof *out * (size_t)(n ? n : 1));
+        hops = malloc(sizeof *hops * (size_t)(n ? n : 1) * (size_t)(L + 1));
+        AB_CHECK(out && hops, AB_ERR_NOMEM, "out of memory");
+        AB_CALL(ab_pred_eval_archs(ens->member[0], archs, n, 1024, out, hops, NULL));
+        for (long i = 0; i < n; i++)
+            mean[i] = (double)out[i] * p0->label_std + p0->label_mean;
+    } else {
+        AB_CALL(ab_ensemble_predict(ens, archs, n, mean, sd));
+    }
     for (long i = 0; i < n; i++) {
-        double y = (double)out[i] * p->label_std + p->label_mean;
-        ab_arch_format_json(p->space, &archs[i], buf, sizeof buf);
+        double y = mean[i];
+        ab_arch_format_json(p0->space, &archs[i], buf, sizeof buf);
         if (json) {
             printf("{\"arch\":%s,\"prediction\":%.9g", buf, y);
+            if (is_ens) printf(",\"sd\":%.9g,\"members\":%d", sd[i], ens->n);
             if (hops) {
                 printf(",\"hop_norms\":[");
                 for (int l = 0; l <= L; l++)
@@ -334,8 +359,10 @@ ab_status ab_cmd_predict(int argc, char **argv, struct ab_runtime *rt)
 cleanup:
     free(out);
     free(hops);
+    free(mean);
+    free(sd);
     free(archs);
-    ab_predictor_destroy(&p);
+    ab_ensemble_destroy(&ens);
     return rc;
 }
 

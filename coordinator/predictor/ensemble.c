@@ -5,6 +5,7 @@
  */
 #include "predictor/ensemble.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -302,3 +303,37 @@ cleanup:
     return rc;
 }
 
+
+ab_status ab_ensemble_predict(struct ab_ensemble *e, const struct ab_arch *archs, long n,
+                              double *mean, double *sd)
+{
+    ab_status rc = AB_OK;
+    float *out = NULL;
+    double *sum2 = NULL;
+    AB_CHECK(e && e->n > 0, AB_ERR_INPUT, "an ensemble without members");
+    if (n <= 0) return AB_OK;
+    out = malloc(sizeof *out * (size_t)n);
+    sum2 = calloc((size_t)n, sizeof *sum2);
+    AB_CHECK(out && sum2, AB_ERR_NOMEM, "out of memory");
+    for (long i = 0; i < n; i++) mean[i] = 0.0;
+    for (int m = 0; m < e->n; m++) {
+        struct ab_predictor *p = e->member[m];
+        AB_CALL(ab_pred_eval_archs(p, archs, n, 1024, out, NULL, NULL));
+        for (long i = 0; i < n; i++) {
+            double y = (double)out[i] * p->label_std + p->label_mean;
+            mean[i] += y;
+            sum2[i] += y * y;
+        }
+    }
+    for (long i = 0; i < n; i++) {
+        mean[i] /= e->n;
+        if (sd) {
+            double var = e->n > 1 ? (sum2[i] - e->n * mean[i] * mean[i]) / (e->n - 1) : 0.0;
+            sd[i] = var > 0 ? sqrt(var) : 0.0;
+        }
+    }
+cleanup:
+    free(out);
+    free(sum2);
+    return rc;
+}

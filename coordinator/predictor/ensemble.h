@@ -34,6 +34,12 @@ ab_status ab_ensemble_load(const char *path, struct ab_ensemble **out);
 ab_status ab_ensemble_load_any(const char *path, struct ab_ensemble **out);
 void ab_ensemble_destroy(struct ab_ensemble **e);
 
+/* The ensemble's prediction of n architectures in label units: mean[i] the
+ * mean of the members' predictions, sd[i] (NULL for none) their sample
+ * standard deviation (0 for one member). */
+ab_status ab_ensemble_predict(struct ab_ensemble *e, const struct ab_arch *archs, long n,
+                              double *mean, double *sd);
+
 /* 1 when the file is an autobuild ensemble (0 for anything else). */
 int ab_ensemble_is_file(const char *path);
 

@@ -2,8 +2,9 @@
 # Ensembles and the exhaustive-search baseline: `train --folds --seeds`
 # plain and under mpirun give identical ensembles, `label` scores with an
 # ensemble identically, `exhaustive` ranks whole (reduced) spaces the same on
-# any number of ranks, the U-Net path constructs only valid U-Nets, and bad
-# input fails with one line and exit 2.
+# any number of ranks, `predict` with an ensemble gives its members' mean
+# (and their sd in JSON), the U-Net path constructs only valid U-Nets, and
+# bad input fails with one line and exit 2.
 # usage: test_ensemble.sh AUTOBUILD_BINARY TEST_DATA_DIR [MPIEXEC]
 set -u
 . "$(dirname "$(realpath "${BASH_SOURCE[0]}")")/lib.sh"
@@ -80,7 +81,17 @@ expect_error "--folds 1" "--folds" "$AB" train --data d.h5 --target macs --out z
 expect_error "exhaustive on a huge space" "reduce it first" "$AB" exhaustive --ensemble e1.h5 --top 3
 "$AB" train --data d.h5 --target macs --out p1.h5 --epochs 1 > /dev/null 2>&1
 expect_error "exhaustive with a predictor" "not a 'autobuild-ensemble'" "$AB" exhaustive --ensemble p1.h5 --top 3
-expect_error "predict with an ensemble" "autobuild-ensemble" "$AB" predict --predictor e1.h5 --archs a.jsonl
+# predict with an ensemble: the members' mean, in input order, with their sd in JSON
+"$AB" predict --predictor e1.h5 --archs a.jsonl > ep.txt 2> /dev/null && ok || bad "predict with an ensemble"
+cut -f2 ep.txt | cmp -s - a.jsonl && ok || bad "ensemble predictions not in input order"
+"$AB" predict --predictor e1.h5 --archs a.jsonl --json > ep.json 2> /dev/null
+[ "$(grep -c '"members":6' ep.json)" = 120 ] && ok || bad "JSON: members 6 on every line"
+[ "$(grep -o '"sd":[-0-9.e+]*' ep.json | awk -F: '$2 > 0' | wc -l)" = 120 ] && ok ||
+  bad "JSON: the members disagree (sd > 0) on every architecture"
+diff <(cut -f1 ep.txt) <(sed 's/.*"prediction":\([-0-9.e+]*\).*/\1/' ep.json) > /dev/null && ok ||
+  bad "text and JSON predictions differ"
+expect_error "predict --hops with an ensemble" "needs a single predictor" \
+  "$AB" predict --predictor e1.h5 --archs a.jsonl --hops
 expect_error "exhaustive of another space" "is of space" "$AB" exhaustive --ensemble e1.h5 --space ofa_pn --top 3
 [ ! -e z.h5 ] && ok || bad "a failed training left z.h5"
 
