@@ -10,6 +10,8 @@
 #   acc:   the best constructed accuracy vs the best labelled one;
 #   ratio: how many of the 4 lie beyond the labelled acc/latency front
 #          (no labelled architecture at least as accurate and as fast).
+# For the ratio it also builds at every labelled resolution and keeps the 4
+# the ensemble predicts best (ratio_eS_res; resolution is not a module).
 # Environment (experiments/ofa_surrogate/fig5.sh sets them):
 #   SPACE=ofa_pn        OFA-PN instead of OFA-MBv3
 #   DEVICE=cpu|npu      latency_DEVICE instead of latency_gpu
@@ -97,6 +99,27 @@ beyond() { # ACC LAT NAME: count the rows of ACC/LAT beyond the labelled front
                  "(acc up to %.4f, latency from %.3f)\n", n, beyond, FNR, ba, bl }' \
     <(paste acc.txt lat.txt) -
 }
+# Resolution is a global feature, not a module, and the units are scored at
+# one resolution (224). For the ratio target, build the top 4 at every
+# resolution of the labelled data from units scored there, and keep the 4
+# that the ensemble itself predicts best (its whole-architecture prediction;
+# no evaluator is asked): ratio_eS_res.
+resolutions=$(grep -o 'resolution"":[0-9]*' data.csv | cut -d: -f2 | sort -un)
+for s in $ENSEMBLES; do
+  [ -s p_ratio_e$s.h5 ] || continue
+  : > br_ratio_e$s.txt
+  for r in $resolutions; do
+    [ -s u_ratio_e${s}_r$r.h5 ] || "$AB" label --predictor p_ratio_e$s.h5 --resolution "$r" \
+      --out u_ratio_e${s}_r$r.h5 > /dev/null 2>&1
+    "$AB" build --units u_ratio_e${s}_r$r.h5 --top 4 2> /dev/null > br.jsonl
+    "$AB" predict --predictor p_ratio_e$s.h5 --archs br.jsonl >> br_ratio_e$s.txt
+  done
+  sort -g -r br_ratio_e$s.txt | head -4 | cut -f2 > b_ratio_e${s}_res.jsonl
+  evaluate ratio_e${s}_res
+  echo "                 (resolutions $(grep -o '"resolution":[0-9]*' b_ratio_e${s}_res.jsonl |
+    cut -d: -f2 | tr '\n' ' ')chosen by the ensemble among $(echo $resolutions))"
+done
+
 plots=()
 for s in $ENSEMBLES; do
   for n in acc ratio power; do

@@ -80,7 +80,7 @@ for space in $SPACES; do
           echo "| $(label "$v") | $m | $sd |$seeds |"
         done
       echo
-      grep -E '^(acc|ratio)_e|^k2 ' "$d.construct.txt" | sed 's/^/    /'
+      grep -E '^(acc|ratio)_e|^k2 |^ +\(resolutions' "$d.construct.txt" | sed 's/^/    /'
       echo
       echo "Pictures: \`$space-$dev/fronts.png\` (search fronts, seed 1), \`$space-$dev/fig5top.png\` (construction)"
       echo
