@@ -882,6 +882,14 @@ cleanup:
     return rc;
 }
 
+const struct ab_store_iter *ab_store_last_iter(const struct ab_store *st)
+{
+    const struct ab_store_iter *last = NULL;
+    for (long i = 0; st && i < st->n_iter; i++)
+        if (!last || st->it[i].iteration > last->iteration) last = &st->it[i];
+    return last;
+}
+
 ab_status ab_store_close(struct ab_store **pst)
 {
     ab_status rc = AB_OK;

@@ -97,6 +97,10 @@ ab_status ab_store_open(const char *path, const char *identity, const char *cons
  * never modifies either file. Used by `autobuild report`, live or not. */
 ab_status ab_store_read(const char *path, struct ab_store **out);
 
+/* The record of the highest iteration number in st (the current front and
+ * hypervolume), or NULL when no iteration is recorded yet. */
+const struct ab_store_iter *ab_store_last_iter(const struct ab_store *st);
+
 /* Parses journal text held in memory into a read-only store (for tests and
  * fuzzing); *valid_len (optional) receives the length of the valid prefix,
  * i.e. where a torn or corrupt record begins. */

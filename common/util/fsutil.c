@@ -103,3 +103,11 @@ int ab_fs_exists(const char *path)
     struct stat st;
     return stat(path, &st) == 0;
 }
+
+char *ab_fs_resolve(const char *base_dir, const char *p)
+{
+    char *out;
+    if (p[0] == '/' || !base_dir || !base_dir[0] || !strcmp(base_dir, ".")) return strdup(p);
+    if (asprintf(&out, "%s/%s", base_dir, p) < 0) return NULL;
+    return out;
+}

@@ -32,4 +32,9 @@ ab_status ab_fs_read_all(const char *path, size_t max, char **out, size_t *len);
 /* 1 when the path exists. */
 int ab_fs_exists(const char *path);
 
+/* A path named in a configuration file, as a new string (NULL when out of
+ * memory): absolute as it is, else relative to base_dir, the file's folder
+ * ("" or "." for the current one). */
+char *ab_fs_resolve(const char *base_dir, const char *p);
+
 #endif

@@ -27,21 +27,42 @@ void ab_log_init_from_env(void)
     else if (!strcasecmp(v, "debug")) log_level = AB_LOG_DEBUG;
 }
 
-void ab_log(enum ab_log_level level, const char *fmt, ...)
+/* One line "<head><message>\n" on stderr: results on stdout come first, and
+ * one write per line so that ranks sharing a terminal do not interleave. */
+static void emit(const char *head, const char *fmt, va_list ap)
 {
-    static const char *names[] = {"ERROR", "WARN ", "INFO ", "DEBUG"};
     char line[2048];
-    va_list ap;
-    int n;
-    if (level > log_level) return;
-    n = snprintf(line, sizeof line, "[r%d %s] ", log_rank, names[level]);
-    va_start(ap, fmt);
+    int n = snprintf(line, sizeof line, "%s", head);
+    if (n < 0 || n >= (int)sizeof line - 2) n = 0;
     vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);
-    va_end(ap);
-    /* Results on stdout come first; one write per line so ranks sharing a
-     * terminal do not interleave. */
     fflush(stdout);
     strcat(line, "\n");
     fputs(line, stderr);
     fflush(stderr);
+}
+
+void ab_log(enum ab_log_level level, const char *fmt, ...)
+{
+    static const char *names[] = {"ERROR", "WARN ", "INFO ", "DEBUG"};
+    char head[32];
+    va_list ap;
+    if (level > log_level) return;
+    snprintf(head, sizeof head, "[r%d %s] ", log_rank, names[level]);
+    va_start(ap, fmt);
+    emit(head, fmt, ap);
+    va_end(ap);
+}
+
+void ab_log_vprogress(const char *prefix, const char *fmt, va_list ap)
+{
+    if (log_level < AB_LOG_INFO) return;
+    emit(prefix ? prefix : "", fmt, ap);
+}
+
+void ab_log_progress(const char *prefix, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    ab_log_vprogress(prefix, fmt, ap);
+    va_end(ap);
 }

@@ -10,6 +10,8 @@
 #ifndef AB_UTIL_LOG_H
 #define AB_UTIL_LOG_H
 
+#include <stdarg.h>
+
 enum ab_log_level { AB_LOG_ERROR = 0, AB_LOG_WARN, AB_LOG_INFO, AB_LOG_DEBUG };
 
 void ab_log_set_rank(int rank);
@@ -21,6 +23,12 @@ void ab_log_init_from_env(void);
 
 void ab_log(enum ab_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+/* A progress line "<prefix><message>" on stderr at level info, without the
+ * rank and level prefix (the campaign's and the labelling's lines). */
+void ab_log_progress(const char *prefix, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void ab_log_vprogress(const char *prefix, const char *fmt, va_list ap);
 
 #define AB_LOG_E(...) ab_log(AB_LOG_ERROR, __VA_ARGS__)
 #define AB_LOG_W(...) ab_log(AB_LOG_WARN, __VA_ARGS__)

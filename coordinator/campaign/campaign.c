@@ -62,18 +62,10 @@ struct run {
 static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void say(const char *fmt, ...)
 {
-    char line[2048];
     va_list ap;
-    int n;
-    if (ab_log_level() < AB_LOG_INFO) return;
-    n = snprintf(line, sizeof line, "[campaign] ");
     va_start(ap, fmt);
-    vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);
+    ab_log_vprogress("[campaign] ", fmt, ap);
     va_end(ap);
-    strcat(line, "\n");
-    fflush(stdout);
-    fputs(line, stderr);
-    fflush(stderr);
 }
 
 /* Steps travel by a non-blocking broadcast so that waiting workers can

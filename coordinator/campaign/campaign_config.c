@@ -44,15 +44,11 @@ void ab_campaign_destroy(struct ab_campaign **pc)
     *pc = NULL;
 }
 
-/* A path from the configuration: absolute as is, relative to its folder. */
+/* A path named in the configuration: absolute as it is, else relative to
+ * the configuration's folder. */
 static char *resolve(const struct ab_campaign *c, const char *p)
 {
-    char buf[PATH_MAX];
-    if (p[0] == '/' || !c->base_dir[0] || !strcmp(c->base_dir, "."))
-        snprintf(buf, sizeof buf, "%s", p);
-    else
-        snprintf(buf, sizeof buf, "%s/%s", c->base_dir, p);
-    return strdup(buf);
+    return ab_fs_resolve(c->base_dir, p);
 }
 
 /* ---- campaign: ------------------------------------------------------------ */

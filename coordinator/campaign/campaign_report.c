@@ -64,11 +64,9 @@ static const char *method_name(const char *variant)
  * as canonical JSON (a pointer into st). NULL when there is no front. */
 static const char *knee_of(const struct ab_store *st, int *maxim, int *cols, int n_obj)
 {
-    const struct ab_store_iter *last = NULL;
+    const struct ab_store_iter *last = ab_store_last_iter(st);
     const char *best = NULL;
     double lo[4], hi[4], best_s = -1;
-    for (long i = 0; i < st->n_iter; i++)
-        if (!last || st->it[i].iteration > last->iteration) last = &st->it[i];
     if (!last || last->n_front == 0 || n_obj < 1 || n_obj > 4) return NULL;
     for (int k = 0; k < n_obj; k++) {
         lo[k] = INFINITY;
@@ -218,10 +216,8 @@ ab_status ab_campaign_write_report(const struct ab_campaign *c,
                 "space.\n\n| method | store | evaluations | failed | front | hypervolume |\n"
                 "|---|---|---:|---:|---:|---:|\n");
     for (int i = 0; i < n_st; i++) {
-        const struct ab_store_iter *last = NULL;
         AB_CALL(ab_store_read(stores[i], &st));
-        for (long k = 0; k < st->n_iter; k++)
-            if (!last || st->it[k].iteration > last->iteration) last = &st->it[k];
+        const struct ab_store_iter *last = ab_store_last_iter(st);
         fprintf(md, "| %s | `%s` | %ld | %ld | %ld | %.6g |\n", labels[i],
                 strrchr(stores[i], '/') + 1, last ? last->evaluations : 0L,
                 last ? last->failed : 0L, last ? last->n_front : 0L,

@@ -111,12 +111,7 @@ static void config_free(struct evaluate_config *c)
  * the configuration's folder. */
 static char *resolve(const struct evaluate_config *c, const char *p)
 {
-    char buf[PATH_MAX];
-    if (p[0] == '/' || !c->base_dir[0] || !strcmp(c->base_dir, "."))
-        snprintf(buf, sizeof buf, "%s", p);
-    else
-        snprintf(buf, sizeof buf, "%s/%s", c->base_dir, p);
-    return strdup(buf);
+    return ab_fs_resolve(c->base_dir, p);
 }
 
 /* Creates every evaluator once, so that a bad spec is reported with its

@@ -232,10 +232,8 @@ static ab_status report_compare(const char *png, char **stores, int n, const cha
     AB_CALL(ab_search_report_compare_png((const char *const *)stores, names, n, d, png));
     printf("%-24s %11s  %5s  %s\n", "search", "evaluations", "front", "hypervolume");
     for (int i = 0; i < n; i++) {
-        const struct ab_store_iter *last = NULL;
         AB_CALL(ab_store_read(stores[i], &st));
-        for (long k = 0; k < st->n_iter; k++)
-            if (!last || st->it[k].iteration > last->iteration) last = &st->it[k];
+        const struct ab_store_iter *last = ab_store_last_iter(st);
         printf("%-24s %11ld  %5ld  %.6g\n", names[i], last ? last->evaluations : st->n,
                last ? last->n_front : 0L, last ? last->hypervolume : NAN);
         ab_store_close(&st);
@@ -304,8 +302,7 @@ ab_status ab_cmd_report(int argc, char **argv, struct ab_runtime *rt)
     AB_CHECK_ALLOC(by_seq_idx);
     for (long i = 0; i <= max_seq; i++) by_seq_idx[i] = -1;
     for (long i = 0; i < st->n; i++) by_seq_idx[st->ev[i].seq] = i;
-    for (long i = 0; i < st->n_iter; i++)
-        if (!last || st->it[i].iteration > last->iteration) last = &st->it[i];
+    last = ab_store_last_iter(st);
     if (json) {
         json_t *j = json_object(), *fr = json_array(), *hist = json_array();
         json_object_set_new(j, "evaluations", json_integer(last ? last->evaluations : st->n));

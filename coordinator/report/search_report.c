@@ -66,8 +66,7 @@ static ab_status view_init(const struct ab_store *st, struct view *v)
     for (long s = 0; s <= v->max_seq; s++) v->by_seq[s] = -1;
     for (long i = 0; i < st->n; i++)
         if (st->ev[i].seq >= 0) v->by_seq[st->ev[i].seq] = i;
-    for (long i = 0; i < st->n_iter; i++)
-        if (!v->last || st->it[i].iteration > v->last->iteration) v->last = &st->it[i];
+    v->last = ab_store_last_iter(st);
     return AB_OK;
 }
 

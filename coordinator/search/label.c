@@ -25,19 +25,11 @@
 static void say(const char *prefix, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void say(const char *prefix, const char *fmt, ...)
 {
-    char line[2048];
     va_list ap;
-    int n;
-    if (!prefix || ab_log_level() < AB_LOG_INFO) return;
-    n = snprintf(line, sizeof line, "%s", prefix);
-    if (n < 0 || n >= (int)sizeof line - 2) n = 0;
+    if (!prefix) return;
     va_start(ap, fmt);
-    vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);
+    ab_log_vprogress(prefix, fmt, ap);
     va_end(ap);
-    strcat(line, "\n");
-    fflush(stdout);
-    fputs(line, stderr);
-    fflush(stderr);
 }
 
 ab_status ab_label_forget_store(const char *path)

@@ -223,15 +223,11 @@ ab_status ab_search_objectives_parse(struct ab_yamldoc *d, yaml_node_t *s,
     return AB_OK;
 }
 
-/* A resolved path: absolute as is; relative to the config's directory. */
+/* A path named in the configuration: absolute as it is, else relative to
+ * the configuration's folder. */
 static char *resolve(const struct ab_search_config *c, const char *p)
 {
-    char buf[4096];
-    if (p[0] == '/' || !c->base_dir[0] || !strcmp(c->base_dir, "."))
-        snprintf(buf, sizeof buf, "%s", p);
-    else
-        snprintf(buf, sizeof buf, "%s/%s", c->base_dir, p);
-    return strdup(buf);
+    return ab_fs_resolve(c->base_dir, p);
 }
 
 /* search.cache: a store path or a list of them (relative to the file). */
