@@ -827,8 +827,9 @@ ab_status ab_store_open(const char *path, const char *identity, const char *cons
             AB_CALL(read_snapshot(st, path));
         AB_CHECK(!strcmp(st->identity, identity), AB_ERR_INPUT,
                  "%s: this store belongs to another search (its configuration differs: space, "
-                 "variant, seed, sizes, objectives or evaluators); resume it with its own "
-                 "configuration or choose another 'store:' path (nothing was changed)",
+                 "variant, seed, sizes, objectives or evaluators, or an older autobuild "
+                 "wrote it with another sampler); resume it with its own configuration "
+                 "and version or choose another 'store:' path (nothing was changed)",
                  path);
         AB_CHECK(st->n_metrics == n_metrics, AB_ERR_INPUT,
                  "%s: the store holds %d metrics, the configuration's evaluators %d", path,

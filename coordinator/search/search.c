@@ -275,6 +275,11 @@ static ab_status make_identity(struct ab_search_config *c, struct ab_yamldoc *d,
         json_object_set_new(id, "reduced_subsets", json_string(hex));
     }
     json_object_set_new(id, "variant", json_string(variant_names[c->variant]));
+    /* Stage-Full's whole-space sampler (set_random_unit) changed: a store
+     * written with the old one cannot be replayed by this one, so the two
+     * must not take each other for the same search */
+    if (c->variant == AB_STAGE_FULL && !c->space->reduced && !c->space->unet)
+        json_object_set_new(id, "stage_sampler", json_string("depth-uniform"));
     if (c->async) json_object_set_new(id, "mode", json_string("async"));
     json_object_set_new(id, "init", json_integer(c->init));
     json_object_set_new(id, "iterations", json_integer(c->iterations));

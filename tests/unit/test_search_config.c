@@ -84,6 +84,9 @@ static void test_identity(void)
     CU_ASSERT_EQUAL_FATAL(parse(t2, &s), AB_OK);
     CU_ASSERT(strcmp(a->identity, b->identity) != 0);   /* another search */
     CU_ASSERT_STRING_EQUAL(a->identity, s->identity);   /* the store path is not */
+    /* Stage-Full in a whole space names its sampler: a store of the old
+     * sampler is another search */
+    CU_ASSERT(strstr(a->identity, "\"stage_sampler\":\"depth-uniform\"") != NULL);
     ab_search_config_destroy(&a);
     ab_search_config_destroy(&b);
     ab_search_config_destroy(&s);
